@@ -1,0 +1,1 @@
+"""Attacks (auto-discovered: each public module registers one component)."""

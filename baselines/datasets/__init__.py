@@ -1,0 +1,1 @@
+"""Datasets (auto-discovered: each public module registers one component)."""

@@ -1,0 +1,1 @@
+"""Defenses (auto-discovered: each public module registers one component)."""

@@ -1,0 +1,1 @@
+"""Judges (auto-discovered: each public module registers one component)."""

@@ -1,0 +1,1 @@
+"""Models (auto-discovered: each public module registers one component)."""

@@ -1,0 +1,227 @@
+"""Pydantic models of the catalog: a paper, a vocabulary, and a reproduced result (all ``extra="forbid"``).
+
+The schema checks the *shape* of one file. Cross-file rules (vocabulary terms exist, ids are unique,
+baselines are registered) live in ``tools.catalog``, which also turns errors into file:line messages.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+ID_RE = r"^(19|20)\d{2}-[a-z0-9]+(-[a-z0-9]+)*$"
+ARXIV_RE = r"^(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})$"
+DATE_RE = r"^\d{4}-\d{2}(-\d{2})?$"
+TERM_RE = r"^[a-z0-9][a-z0-9+\-.]*$"
+
+Category = Literal["evaluation", "attack", "defense", "survey", "other"]
+Term = Annotated[str, Field(pattern=TERM_RE, description="a term id from a catalog/vocab file")]
+
+
+class Strict(BaseModel):
+    """Base of every catalog model: unknown fields are errors, strings are stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def check_url(value: str | None) -> str | None:
+    """Only absolute http(s) URLs are allowed (no javascript:, file:, data:, relative links)."""
+    if value is None:
+        return None
+    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, flags=re.IGNORECASE):
+        raise ValueError(f"{value!r} is not an http(s) URL; only links starting with http:// or https:// are allowed")
+    return value
+
+
+def check_date(value: str) -> str:
+    """A real calendar date written YYYY-MM or YYYY-MM-DD."""
+    if not re.match(DATE_RE, value):
+        raise ValueError(f"{value!r} is not a date; write YYYY-MM or YYYY-MM-DD")
+    parts = [int(p) for p in value.split("-")]
+    try:
+        _dt.date(parts[0], parts[1], parts[2] if len(parts) == 3 else 1)
+    except ValueError as e:
+        raise ValueError(f"{value!r} is not a real date ({e})") from None
+    return value
+
+
+class Links(Strict):
+    """Links of a paper; every one must be an http(s) URL."""
+
+    paper: str | None = Field(None, description="the paper (arXiv abstract page, proceedings page)")
+    code: str | None = Field(None, description="official code repository")
+    project: str | None = Field(None, description="project page")
+    dataset: str | None = Field(None, description="released dataset")
+    huggingface: str | None = Field(None, description="Hugging Face model, dataset or paper page")
+
+    _urls = field_validator("paper", "code", "project", "dataset", "huggingface")(check_url)
+
+
+class AttackFacets(Strict):
+    """What an attack paper does: threat model, the input channel it attacks, its techniques."""
+
+    threat_model: list[Term] = Field(default_factory=list, description="vocab threat_models (white-box, ...)")
+    surface: list[Term] = Field(default_factory=list, description="vocab attack_surfaces (image, text, image+text)")
+    techniques: list[Term] = Field(default_factory=list, description="vocab attack_techniques")
+
+
+class DefenseFacets(Strict):
+    """What a defense paper does: when it acts and how."""
+
+    stage: list[Term] = Field(default_factory=list, description="vocab defense_stages (training, inference)")
+    kind: list[Term] = Field(default_factory=list, description="vocab defense_kinds")
+
+
+class EvaluationFacets(Strict):
+    """What a benchmark / evaluation paper measures and releases."""
+
+    measures: list[Term] = Field(default_factory=list, description="vocab eval_measures")
+    size: int | None = Field(None, ge=0, description="number of test items, when stated")
+    harm_categories: list[Term] = Field(default_factory=list, description="vocab harm_categories")
+    modalities: list[Term] = Field(default_factory=list, description="vocab modalities")
+    dataset_released: bool | None = Field(None, description="whether the dataset is publicly released")
+
+
+class ReportedResult(Strict):
+    """One number the paper itself reports (not reproduced by the project)."""
+
+    model: str = Field(description="model id from catalog/vocab/models.yaml")
+    dataset: str = Field(description="dataset id from catalog/vocab/datasets.yaml")
+    metric: str = Field(description="e.g. asr, harmless_rate, refusal_rate, detection_accuracy")
+    value: float = Field(description="the value as a fraction in [0, 1] for rates")
+    condition: str | None = Field(None, description="e.g. 'text-only', 'figstep', 'figstep+ecso'")
+    judge: str | None = Field(None, description="how success was judged (manual review, gpt-4, keyword, ...)")
+    where: str | None = Field(None, description="where in the paper or repository (Table 1, README)")
+    notes: str | None = None
+
+
+class Paper(Strict):
+    """One paper of the field: one file catalog/papers/<id>.yaml."""
+
+    id: str = Field(pattern=ID_RE, description="<year>-<first author surname>-<short name>, equals the file stem")
+    title: str = Field(min_length=3)
+    authors: list[str] = Field(default_factory=list)
+    affiliations: list[str] = Field(default_factory=list)
+    date: str = Field(description="first public version, YYYY-MM or YYYY-MM-DD")
+    venue: str | None = Field(None, description="publication venue, e.g. 'ECCV 2024'; null for preprints")
+    arxiv: str | None = Field(None, pattern=ARXIV_RE, description="arXiv id without version, e.g. 2311.05608")
+    abstract: str | None = None
+    links: Links = Field(default_factory=Links)
+    category: Category
+    also: list[Category] = Field(default_factory=list, description="secondary categories")
+    scope: Literal["core", "borderline"] = "core"
+    scope_reason: str | None = Field(None, description="why the paper is borderline (required then)")
+    attack: AttackFacets | None = None
+    defense: DefenseFacets | None = None
+    evaluation: EvaluationFacets | None = None
+    models: list[str] = Field(default_factory=list, description="target model ids from catalog/vocab/models.yaml")
+    baseline: str | None = Field(None, description="registry name of the project's implementation")
+    reported_results: list[ReportedResult] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list, description="curated lists the paper was found in")
+    notes: str | None = None
+    suggested: bool = Field(False, description="facets were suggested by a tool and await a contributor's check")
+
+    _date = field_validator("date")(check_date)
+
+    @model_validator(mode="after")
+    def _consistency(self) -> Paper:
+        if self.scope == "borderline" and not self.scope_reason:
+            raise ValueError("scope is 'borderline' but scope_reason is missing; say why the paper is borderline")
+        if self.category in self.also:
+            raise ValueError(f"'also' repeats the main category {self.category!r}")
+        return self
+
+
+class VocabTerm(Strict):
+    """One term of a controlled vocabulary, with a one-line definition (feeds filters and the glossary)."""
+
+    id: str = Field(pattern=TERM_RE)
+    name: str
+    definition: str = Field(min_length=3)
+    aliases: list[str] = Field(default_factory=list)
+    url: str | None = None
+    hf: str | None = Field(None, description="Hugging Face repo id, for models")
+    parent: str | None = Field(None, description="broader term id in the same vocabulary")
+
+    _url = field_validator("url")(check_url)
+
+
+class Vocabulary(Strict):
+    """A file catalog/vocab/<name>.yaml."""
+
+    name: str
+    description: str
+    terms: list[VocabTerm] = Field(min_length=1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reproduced results (written by the harness through tools.catalog.write_result; never by hand)
+
+
+class Estimate(Strict):
+    """A rate with its bootstrap 95% confidence interval."""
+
+    value: float = Field(ge=0, le=1)
+    ci_low: float = Field(ge=0, le=1)
+    ci_high: float = Field(ge=0, le=1)
+    n: int = Field(ge=0, description="number of judged samples")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Estimate:
+        if not (self.ci_low <= self.value + 1e-9 and self.value <= self.ci_high + 1e-9):
+            raise ValueError("expected ci_low <= value <= ci_high")
+        return self
+
+
+class JudgeMetrics(Strict):
+    """Metrics of one judge in one condition."""
+
+    judge: str
+    asr: Estimate | None = Field(None, description="attack success rate on harmful samples")
+    refusal_rate_benign: Estimate | None = Field(None, description="refusals on benign controls (over-refusal)")
+    unjudged: int = Field(0, ge=0, description="samples this judge could not decide (errors)")
+    per_category: dict[str, Estimate] = Field(default_factory=dict)
+
+
+class ConditionResult(Strict):
+    """One condition of a run, e.g. text-only, figstep, figstep+ecso."""
+
+    condition: str
+    attack: str | None = None
+    defense: str | None = None
+    n_samples: int = Field(ge=0)
+    judges: list[JudgeMetrics]
+
+
+class Agreement(Strict):
+    """Cohen's kappa between two judges over the samples both decided."""
+
+    judges: tuple[str, str]
+    kappa: float | None = Field(None, ge=-1, le=1)
+    n: int = Field(ge=0)
+
+
+class Result(Strict):
+    """A reproduced result: one file per (baseline, model, dataset, defense) under catalog/results/<baseline>/."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    baseline: str
+    paper_id: str | None = None
+    model: dict[str, Any] = Field(description="backend, id, revision, dtype, device, labels (smoke-test, organism)")
+    dataset: dict[str, Any] = Field(description="name, checksum, n_samples, source, skipped")
+    defense: str | None = None
+    judges: list[dict[str, Any]] = Field(description="each judge's config and its hash")
+    conditions: list[ConditionResult] = Field(min_length=1)
+    agreement: list[Agreement] = Field(default_factory=list)
+    config: dict[str, Any] = Field(description="the full validated RunConfig, enough to rerun")
+    provenance: dict[str, Any] = Field(
+        description="package version, git commit, library versions, device, date, seeds, samples.jsonl sha256"
+    )
+    labels: list[str] = Field(default_factory=list, description="e.g. 'smoke-test model', 'model organism'")
+    run_id: str
+    created: str
