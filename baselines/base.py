@@ -43,8 +43,12 @@ def build_params(params_cls: type[BaseModel], values: dict[str, Any], owner: str
     try:
         return params_cls.model_validate(values)
     except ValidationError as e:
-        fields = ", ".join(f"{d['name']} ({d['type']}, default {d['default']!r})" for d in describe_params(params_cls))
-        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '?'}: {err['msg']}" for err in e.errors())
+        fields = ", ".join(
+            f"{d['name']} ({d['type']}, default {d['default']!r})" for d in describe_params(params_cls)
+        )
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc']) or '?'}: {err['msg']}" for err in e.errors()
+        )
         raise ParamsError(
             f"bad parameters for {owner}: {problems}. Valid fields: {fields or '(none)'}"
         ) from None

@@ -31,7 +31,9 @@ def load_font(name: str, size: int) -> ImageFont.FreeTypeFont:
     """A bundled font by name (see FONTS) or by path to a .ttf file, at ``size`` pixels."""
     path = FONT_DIR / FONTS[name] if name in FONTS else Path(name)
     if not path.is_file():
-        raise FileNotFoundError(f"font {name!r} not found; bundled fonts: {', '.join(FONTS)} (or give a .ttf path)")
+        raise FileNotFoundError(
+            f"font {name!r} not found; bundled fonts: {', '.join(FONTS)} (or give a .ttf path)"
+        )
     return ImageFont.truetype(str(path), size)
 
 
@@ -65,7 +67,9 @@ def render_text(
 def text_block_size(text: str, font: str, font_size: int, spacing: int = 4) -> tuple[int, int]:
     """(width, height) in pixels that ``text`` occupies when drawn with this font."""
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    left, top, right, bottom = probe.multiline_textbbox((0, 0), text, font=load_font(font, font_size), spacing=spacing)
+    left, top, right, bottom = probe.multiline_textbbox(
+        (0, 0), text, font=load_font(font, font_size), spacing=spacing
+    )
     return right, bottom
 
 

@@ -19,6 +19,24 @@ ARXIV_RE = r"^(\d{4}\.\d{4,5}|[a-z\-]+(\.[A-Z]{2})?/\d{7})$"
 DATE_RE = r"^\d{4}-\d{2}(-\d{2})?$"
 TERM_RE = r"^[a-z0-9][a-z0-9+\-.]*$"
 
+# Which vocabulary file (catalog/vocab/<name>.yaml) each term-valued field of a Paper draws from.
+# ("catalog/vocab/tracking.yaml" is the tracker's configuration, not a vocabulary.)
+VOCAB_FIELDS: dict[str, str] = {
+    "category": "categories",
+    "also": "categories",
+    "attack.threat_model": "threat_models",
+    "attack.surface": "attack_surfaces",
+    "attack.techniques": "attack_techniques",
+    "defense.stage": "defense_stages",
+    "defense.kind": "defense_kinds",
+    "evaluation.measures": "eval_measures",
+    "evaluation.harm_categories": "harm_categories",
+    "evaluation.modalities": "modalities",
+    "models": "models",
+    "reported_results.model": "models",
+    "reported_results.dataset": "datasets",
+}
+
 Category = Literal["evaluation", "attack", "defense", "survey", "other"]
 Term = Annotated[str, Field(pattern=TERM_RE, description="a term id from a catalog/vocab file")]
 
@@ -34,7 +52,9 @@ def check_url(value: str | None) -> str | None:
     if value is None:
         return None
     if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, flags=re.IGNORECASE):
-        raise ValueError(f"{value!r} is not an http(s) URL; only links starting with http:// or https:// are allowed")
+        raise ValueError(
+            f"{value!r} is not an http(s) URL; only links starting with http:// or https:// are allowed"
+        )
     return value
 
 
@@ -66,7 +86,9 @@ class AttackFacets(Strict):
     """What an attack paper does: threat model, the input channel it attacks, its techniques."""
 
     threat_model: list[Term] = Field(default_factory=list, description="vocab threat_models (white-box, ...)")
-    surface: list[Term] = Field(default_factory=list, description="vocab attack_surfaces (image, text, image+text)")
+    surface: list[Term] = Field(
+        default_factory=list, description="vocab attack_surfaces (image, text, image+text)"
+    )
     techniques: list[Term] = Field(default_factory=list, description="vocab attack_techniques")
 
 
@@ -103,7 +125,9 @@ class ReportedResult(Strict):
 class Paper(Strict):
     """One paper of the field: one file catalog/papers/<id>.yaml."""
 
-    id: str = Field(pattern=ID_RE, description="<year>-<first author surname>-<short name>, equals the file stem")
+    id: str = Field(
+        pattern=ID_RE, description="<year>-<first author surname>-<short name>, equals the file stem"
+    )
     title: str = Field(min_length=3)
     authors: list[str] = Field(default_factory=list)
     affiliations: list[str] = Field(default_factory=list)
@@ -119,19 +143,33 @@ class Paper(Strict):
     attack: AttackFacets | None = None
     defense: DefenseFacets | None = None
     evaluation: EvaluationFacets | None = None
-    models: list[str] = Field(default_factory=list, description="target model ids from catalog/vocab/models.yaml")
-    baseline: str | None = Field(None, description="registry name of the project's implementation")
+    models: list[str] = Field(
+        default_factory=list, description="target model ids from catalog/vocab/models.yaml"
+    )
+    baseline: list[str] = Field(
+        default_factory=list,
+        description="registry names of the project's implementations (attack/defense/judge)",
+    )
     reported_results: list[ReportedResult] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list, description="curated lists the paper was found in")
     notes: str | None = None
-    suggested: bool = Field(False, description="facets were suggested by a tool and await a contributor's check")
+    suggested: bool = Field(
+        False, description="facets were suggested by a tool and await a contributor's check"
+    )
 
     _date = field_validator("date")(check_date)
+
+    @field_validator("baseline", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _consistency(self) -> Paper:
         if self.scope == "borderline" and not self.scope_reason:
-            raise ValueError("scope is 'borderline' but scope_reason is missing; say why the paper is borderline")
+            raise ValueError(
+                "scope is 'borderline' but scope_reason is missing; say why the paper is borderline"
+            )
         if self.category in self.also:
             raise ValueError(f"'also' repeats the main category {self.category!r}")
         return self
@@ -183,7 +221,9 @@ class JudgeMetrics(Strict):
 
     judge: str
     asr: Estimate | None = Field(None, description="attack success rate on harmful samples")
-    refusal_rate_benign: Estimate | None = Field(None, description="refusals on benign controls (over-refusal)")
+    refusal_rate_benign: Estimate | None = Field(
+        None, description="refusals on benign controls (over-refusal)"
+    )
     unjudged: int = Field(0, ge=0, description="samples this judge could not decide (errors)")
     per_category: dict[str, Estimate] = Field(default_factory=dict)
 
@@ -212,7 +252,9 @@ class Result(Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     baseline: str
     paper_id: str | None = None
-    model: dict[str, Any] = Field(description="backend, id, revision, dtype, device, labels (smoke-test, organism)")
+    model: dict[str, Any] = Field(
+        description="backend, id, revision, dtype, device, labels (smoke-test, organism)"
+    )
     dataset: dict[str, Any] = Field(description="name, checksum, n_samples, source, skipped")
     defense: str | None = None
     judges: list[dict[str, Any]] = Field(description="each judge's config and its hash")
