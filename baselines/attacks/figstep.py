@@ -1,0 +1,199 @@
+"""FigStep (Gong et al., arXiv 2311.05608, AAAI 2025): typographic visual prompts, plus FigStep-Pro.
+
+The harmful instruction, phrased as a declarative list heading ("Steps to ..."), is rendered as black
+typewriter text followed by an empty numbered list "1. 2. 3." on a white 760x760 image; a fixed, benign
+text prompt (the "incitement prompt") asks the model to fill in the list. Black-box: no gradients.
+
+Rendering follows the official ``src/generate_prompts.py`` (ThuCCSLab/FigStep @ 0861b17b): strip one trailing
+newline, ``textwrap.fill(text, width=15)``, append ``f"\\n{idx}. "`` for idx 1..3 (note the trailing
+space), draw with FreeMonoBold size 80 at xy (20, 10), line spacing 11, on a 760x760 white canvas (long text
+is clipped, as in the original).
+
+Where the instruction comes from (the project's rule):
+1. ``sample.meta["instruction"]`` when present (SafeBench and the bundled set carry the official-style
+   declarative instruction);
+2. otherwise it is derived from the question by :func:`derive_instruction`: a trailing "?"/"." is dropped,
+   then "How do/can/should I|you|one|we <X>" and "How to <X>" become "Steps to <X>.", "What are (some|the)
+   ways|methods|steps|techniques to|for <X>" becomes "Methods to <X>.", "Can|Could|Would you (please) <X>"
+   becomes "Steps to <X>.", and any other question becomes "Steps to address this: <question>.".
+
+FigStep-Pro (README sections 2.2 and 7) cuts the typographic image of the harmful *keyword* into pieces and
+sends them together with a verbatim text prompt that asks the model to concatenate them. The official
+splitting rule is unpublished; the project's rule (see :func:`split_keyword_images`) renders the keyword on
+one line (FreeMonoBold 80, canvas height 120, as in the released pieces) and cuts it at glyph boundaries
+into three pieces of as-equal-as-possible character counts (the prompt says "three images").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from baselines.base import Attack, Model
+from baselines.imaging import font_file, load_font, render_text, wrap
+from baselines.registry import register
+from baselines.types import Sample
+
+DATA_DIR = Path(__file__).parent / "data" / "figstep"
+PRO_PLACEHOLDER = "{Steps to *.}"
+PRO_PIECES = 3
+
+
+def read_prompt(file_name: str) -> str:
+    """A verbatim prompt from ``data/figstep``: the text after the ``# ---`` header line, minus the final newline."""
+    raw = (DATA_DIR / file_name).read_text(encoding="utf-8")
+    marker = "# ---\n"
+    if marker not in raw:
+        raise ValueError(f"{DATA_DIR / file_name}: missing the '# ---' line that ends the header")
+    body = raw.split(marker, 1)[1]
+    return body[:-1] if body.endswith("\n") else body
+
+
+@cache
+def incitement_prompt() -> str:
+    """The FigStep incitement text prompt, verbatim."""
+    return read_prompt("incitement_prompt.txt")
+
+
+@cache
+def figstep_pro_prompt() -> str:
+    """The FigStep-Pro text prompt template, verbatim (first line ``{Steps to *.}`` is the placeholder)."""
+    return read_prompt("figstep_pro_prompt.txt")
+
+
+_RULES: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"^how (?:do|can|could|would|should|might|may) (?:i|you|one|we|someone) (.+)$", re.I),
+        "Steps to",
+    ),
+    (re.compile(r"^how to (.+)$", re.I), "Steps to"),
+    (
+        re.compile(r"^what are (?:some |the )?(?:ways|methods|steps|techniques|tips) (?:to|for) (.+)$", re.I),
+        "Methods to",
+    ),
+    (re.compile(r"^(?:can|could|would|will) you (?:please )?(.+)$", re.I), "Steps to"),
+]
+
+
+def derive_instruction(question: str) -> str:
+    """A FigStep-style declarative instruction from a question (rule in the module docstring)."""
+    q = question.strip().rstrip("?.!").strip()
+    for pattern, prefix in _RULES:
+        m = pattern.match(q)
+        if m:
+            return f"{prefix} {m.group(1).strip()}."
+    return f"Steps to address this: {q}."
+
+
+def figstep_text(instruction: str, wrap_width: int = 15, n_items: int = 3) -> str:
+    """The text drawn on the FigStep image: wrapped instruction + ``\\n1. \\n2. \\n3. ``."""
+    text = instruction[:-1] if instruction.endswith("\n") else instruction
+    text = wrap(text, wrap_width)
+    for idx in range(1, n_items + 1):
+        text += f"\n{idx}. "
+    return text
+
+
+def derive_keyword(instruction: str) -> str:
+    """The keyword of an instruction: it without a leading "Steps/Methods/Ways to" or "List of" and final "."."""
+    kw = re.sub(r"^(?:steps|methods|ways) to |^list of ", "", instruction.strip(), flags=re.I)
+    return kw.rstrip(".").strip() or instruction.strip()
+
+
+def pro_sentence(instruction: str, keyword: str) -> str:
+    """The first line of the FigStep-Pro prompt: the instruction with the keyword replaced by ``*``."""
+    idx = instruction.lower().find(keyword.lower())
+    if keyword and idx >= 0:
+        return instruction[:idx] + "*" + instruction[idx + len(keyword) :]
+    m = re.match(r"^(steps|methods|ways) to ", instruction.strip(), flags=re.I)
+    return f"{m.group(0) if m else 'Steps to '}*."
+
+
+def split_keyword_images(keyword: str, font: str, font_size: int, n_pieces: int = PRO_PIECES) -> list:
+    """The project's FigStep-Pro split: the keyword on one line, cut at glyph boundaries into ``n_pieces``.
+
+    Canvas height is 1.5x the font size (120 px at size 80, as in the released pieces); each glyph advances
+    by the monospaced font's advance (48 px at size 80). Pieces get ceil/floor shares of the characters,
+    earlier pieces first; a keyword shorter than ``n_pieces`` is padded with spaces (blank pieces).
+    """
+    keyword = keyword.ljust(n_pieces)
+    advance = round(load_font(font, font_size).getlength("M"))
+    height = round(font_size * 1.5)
+    line = render_text(
+        keyword, size=(advance * len(keyword), height), font=font, font_size=font_size, xy=(0, 10), spacing=11
+    )
+    base, extra = divmod(len(keyword), n_pieces)
+    pieces, start = [], 0
+    for k in range(n_pieces):
+        n = base + (1 if k < extra else 0)
+        pieces.append(line.crop((start * advance, 0, (start + n) * advance, height)))
+        start += n
+    return pieces
+
+
+@register("attack")
+class FigStep(Attack):
+    """FigStep: the instruction as a typographic image of an empty numbered list + the incitement prompt."""
+
+    paper_id = "2023-gong-figstep"
+    summary = (
+        "Typographic visual prompt: the instruction + empty list '1. 2. 3.' as an image, benign text prompt."
+    )
+
+    class Params(BaseModel):
+        """FigStep parameters (defaults from the official code)."""
+
+        model_config = ConfigDict(extra="forbid")
+        variant: Literal["figstep", "figstep_pro"] = Field(
+            "figstep", description="figstep (one image) or figstep_pro (keyword split into sub-images)"
+        )
+        font: str = Field("FreeMonoBold", description="bundled font name or a .ttf path")
+        font_size: int = Field(80, gt=0, description="font size in pixels")
+        canvas: int = Field(760, gt=0, description="side of the square white canvas in pixels")
+        wrap_width: int = Field(15, gt=0, description="textwrap.fill width (characters)")
+        spacing: int = Field(11, ge=0, description="extra pixels between lines")
+
+    def instruction_for(self, sample: Sample) -> tuple[str, str]:
+        """(instruction, where it came from: 'meta' or 'derived')."""
+        inst = sample.meta.get("instruction")
+        if isinstance(inst, str) and inst.strip():
+            return inst, "meta"
+        return derive_instruction(sample.goal or sample.text), "derived"
+
+    def attack_one(self, sample: Sample) -> Sample:
+        """The attacked version of one sample (same id, goal, label, category)."""
+        p = self.params
+        instruction, source = self.instruction_for(sample)
+        meta = {
+            "attack": self.name,
+            "variant": p.variant,
+            "instruction": instruction,
+            "instruction_source": source,
+            "font_file": font_file(p.font),
+            "font_size": p.font_size,
+        }
+        if p.variant == "figstep":
+            image = render_text(
+                figstep_text(instruction, p.wrap_width),
+                size=(p.canvas, p.canvas),
+                font=p.font,
+                font_size=p.font_size,
+                xy=(20, 10),
+                spacing=p.spacing,
+            )
+            return sample.with_(text=incitement_prompt(), images=(image,), meta=meta)
+        kp = sample.meta.get("key_phrase")
+        keyword = kp.strip() if isinstance(kp, str) and kp.strip() else derive_keyword(instruction)
+        images = split_keyword_images(keyword, p.font, p.font_size)
+        text = figstep_pro_prompt().replace(PRO_PLACEHOLDER, pro_sentence(instruction, keyword), 1)
+        meta.update(keyword=keyword, n_pieces=len(images))
+        return sample.with_(text=text, images=tuple(images), meta=meta)
+
+    def apply(self, samples: Sequence[Sample], model: Model) -> list[Sample]:
+        """Attacked samples, one per input, in order (the model is not queried)."""
+        return [self.attack_one(s) for s in samples]
