@@ -1,0 +1,239 @@
+"""The harness: dataset -> attack -> defense(model) -> judges -> records -> metrics -> Result dict.
+
+Batched end to end: each condition's pending samples go through ``attack.apply``, the (wrapped) model's
+``generate`` and every judge in batches of ``config.batch_size``; after each batch the records are appended
+to ``runs/<run id>/samples.jsonl`` (flushed + fsynced). Rerunning the same config finds the same run directory
+and skips the (condition, sample id) pairs already recorded, so a killed run resumes without redoing or
+losing a sample. ``--shard i/n`` keeps the samples whose sha256(id) mod n == i; ``merge_runs`` combines shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from baselines import registry
+from baselines.base import Attack, Defense, Judge, LoadedDataset, Model
+from baselines.runconfig import Condition, RunConfig
+from baselines.runresult import build_result, json_safe
+from baselines.runstore import RunStore, record_key
+from baselines.types import Response, Sample, Verdict
+
+
+@dataclass
+class Components:
+    """The live objects of a run (built by :func:`load_components`; tests may pass fakes)."""
+
+    dataset: LoadedDataset
+    model: Model
+    attacks: dict[str, Attack] = field(default_factory=dict)
+    defenses: dict[str, Defense] = field(default_factory=dict)
+    judges: dict[str, Judge] = field(default_factory=dict)
+
+
+@dataclass
+class RunOutcome:
+    """What a finished run produced: the Result dict, where its records are, and where time went."""
+
+    result: dict[str, Any]
+    run_dir: Path
+    n_new: int
+    n_resumed: int
+    stats: dict[str, float]
+
+
+def shard_of(sample_id: str, n: int) -> int:
+    """The shard (0..n-1) a sample id belongs to: sha256(id) mod n (stable across machines and runs)."""
+    return int(hashlib.sha256(sample_id.encode("utf-8")).hexdigest(), 16) % n
+
+
+def select_samples(samples: Sequence[Sample], config: RunConfig) -> list[Sample]:
+    """Apply ``limit`` (first N in dataset order) and then ``shard``."""
+    out = list(samples)[: config.limit] if config.limit else list(samples)
+    if config.shard:
+        i, n = config.shard
+        out = [s for s in out if shard_of(s.id, n) == i]
+    return out
+
+
+def load_components(config: RunConfig) -> Components:
+    """Instantiate the dataset (and load it), the model, the attack, the defense and the judges."""
+    from baselines.models import load_model
+
+    ds_cls = registry.get("dataset", config.dataset.name)
+    dataset = ds_cls(config.dataset.params).load()
+    model = load_model(config.model, base_url=config.base_url, params=config.model_params)
+    comps = Components(dataset=dataset, model=model)
+    if config.attack:
+        comps.attacks[config.attack.name] = registry.get("attack", config.attack.name)(config.attack.params)
+    if config.defense:
+        d = registry.get("defense", config.defense.name)(config.defense.params)
+        comps.defenses[config.defense.name] = d
+    for spec in config.judges:
+        comps.judges[spec.name] = registry.get("judge", spec.name)(spec.params)
+    return comps
+
+
+def judge_batch(
+    judges: dict[str, Judge], samples: list[Sample], responses: list[Response]
+) -> dict[str, list]:
+    """Every judge's verdicts for a batch. A judge that raises gives unjudged verdicts carrying the error;
+    failed generations are unjudged by every judge (never judged as an empty answer)."""
+    ok = [i for i, r in enumerate(responses) if r.error is None]
+    out: dict[str, list[Verdict]] = {}
+    for name, judge in judges.items():
+        verdicts: list[Verdict] = [
+            Verdict(judge=name, success=None, error=f"generation failed: {r.error}") for r in responses
+        ]
+        if ok:
+            try:
+                got = judge.judge([samples[i] for i in ok], [responses[i] for i in ok])
+                if len(got) != len(ok):
+                    raise RuntimeError(f"returned {len(got)} verdicts for {len(ok)} samples")
+            except Exception as e:  # noqa: BLE001 - a judge error is recorded, never a fallback
+                got = [Verdict(judge=name, success=None, error=f"{type(e).__name__}: {e}") for _ in ok]
+            for i, v in zip(ok, got, strict=True):
+                verdicts[i] = v
+        out[name] = verdicts
+    return out
+
+
+def make_record(
+    condition: str,
+    sample: Sample,
+    response: Response,
+    verdicts: dict[str, Verdict],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    """One line of samples.jsonl."""
+    return {
+        "condition": condition,
+        "id": sample.id,
+        "label": sample.label,
+        "category": sample.category,
+        "prompt": sample.text,
+        "system": sample.system,
+        "images": sample.image_hashes(),
+        "meta": json_safe(dict(sample.meta)),
+        "response": response.text,
+        "error": response.error,
+        "n_output_tokens": response.n_output_tokens,
+        "verdicts": {
+            name: {
+                "success": v.success,
+                "refused": v.refused,
+                "score": v.score,
+                "reason": v.reason,
+                "error": v.error,
+            }
+            for name, v in verdicts.items()
+        },
+        "timings": timings,
+    }
+
+
+def condition_model(cond: Condition, comps: Components) -> Model:
+    """The model queried in a condition: the plain model or the defense wrapped around it."""
+    return comps.defenses[cond.defense].wrap(comps.model) if cond.defense else comps.model
+
+
+def execute(
+    config: RunConfig,
+    comps: Components,
+    runs_dir: Path,
+    *,
+    fresh: bool = False,
+    progress: bool = True,
+    after_batch: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+) -> RunOutcome:
+    """Run every condition over the selected samples, appending records; return the Result dict.
+
+    ``after_batch(k)`` is called after the k-th batch has been saved (tests inject interruptions there).
+    """
+    from tqdm import tqdm
+
+    t_start = time.perf_counter()
+    run_dir = Path(runs_dir) / config.run_id()
+    store = RunStore(run_dir)
+    if fresh:
+        store.reset()
+    samples = select_samples(comps.dataset.samples, config)
+    for sk in comps.dataset.skipped:
+        log(f"skipped {sk.get('id', '?')}: {sk.get('path', '?')}: {sk.get('error', '')}")
+    store.write_meta(run_meta(config, comps, n_selected=len(samples)))
+    done = {record_key(r) for r in store.load()}
+    n_resumed = len(done)
+    if n_resumed:
+        log(f"resuming {config.run_id()}: {n_resumed} records already in {store.samples_path}")
+    gen = config.generation_config()
+    stats = {"attack_s": 0.0, "generate_s": 0.0, "judge_s": 0.0}
+    n_new, n_batches = 0, 0
+    for cond in config.conditions:
+        todo = [s for s in samples if (cond.name, s.id) not in done]
+        if not todo:
+            continue
+        model = condition_model(cond, comps)
+        attack = comps.attacks[cond.attack] if cond.attack else None
+        bar = tqdm(total=len(todo), desc=cond.name, unit="sample", file=sys.stderr, disable=not progress)
+        for start in range(0, len(todo), config.batch_size):
+            batch = todo[start : start + config.batch_size]
+            t0 = time.perf_counter()
+            attacked = attack.apply(batch, comps.model) if attack else list(batch)
+            t1 = time.perf_counter()
+            responses = model.generate(attacked, gen)
+            t2 = time.perf_counter()
+            verdicts = judge_batch(comps.judges, attacked, responses)
+            t3 = time.perf_counter()
+            k = len(batch)
+            timings = {"attack_s": (t1 - t0) / k, "generate_s": (t2 - t1) / k, "judge_s": (t3 - t2) / k}
+            store.append(
+                [
+                    make_record(cond.name, s, r, {j: vs[i] for j, vs in verdicts.items()}, timings)
+                    for i, (s, r) in enumerate(zip(attacked, responses, strict=True))
+                ]
+            )
+            stats["attack_s"] += t1 - t0
+            stats["generate_s"] += t2 - t1
+            stats["judge_s"] += t3 - t2
+            n_new += k
+            n_batches += 1
+            bar.update(k)
+            if after_batch:
+                after_batch(n_batches)
+        bar.close()
+    records = [r for r in store.load() if r["id"] in {s.id for s in samples}]
+    result = build_result(store.read_meta(), records, store.sha256())
+    stats["total_s"] = time.perf_counter() - t_start
+    return RunOutcome(result=result, run_dir=run_dir, n_new=n_new, n_resumed=n_resumed, stats=stats)
+
+
+def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[str, Any]:
+    """What run.json records: config, run id, model info, dataset provenance, judge configs."""
+    ds = comps.dataset
+    baseline_cls = (comps.attacks if config.baseline_kind == "attack" else comps.defenses)[config.baseline]
+    return {
+        "run_id": config.run_id(),
+        "config": config.model_dump(mode="json"),
+        "paper_id": type(baseline_cls).paper_id,
+        "model_info": json_safe(comps.model.info()),
+        "dataset": {
+            "name": ds.name,
+            "checksum": ds.checksum,
+            "source": ds.source,
+            "n_samples_total": len(ds.samples),
+            "n_samples": n_selected,
+            "skipped": json_safe(list(ds.skipped)),
+        },
+        "judges": [json_safe({"label": name, **j.config()}) for name, j in comps.judges.items()],
+    }
+
+
+def run(config: RunConfig, runs_dir: Path, **kwargs: Any) -> RunOutcome:
+    """Load the components of ``config`` and execute it (see :func:`execute` for the keyword arguments)."""
+    return execute(config, load_components(config), runs_dir, **kwargs)

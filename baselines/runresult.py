@@ -1,0 +1,216 @@
+"""From a run's records to a Result dict (matching ``tools.schema.Result``), with full provenance; merging shards.
+
+Only metrics leave the run directory: raw prompts and responses stay in ``runs/<run id>/samples.jsonl``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from baselines.runstore import RunStore, RunStoreError, record_key
+
+LIBRARIES = ("torch", "transformers", "pillow", "pydantic", "numpy", "tokenizers", "tqdm")
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-serialisable copy: mappings/sequences recursed, other non-JSON values as their repr."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def config_sha256(data: Any) -> str:
+    """SHA-256 of the canonical JSON of ``data``."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def git_commit() -> dict[str, Any]:
+    """The git commit of the checkout this package runs from (None outside a git checkout) and dirtiness."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return {"git_commit": None}
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None}
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that affect results (read from metadata, nothing imported)."""
+    out: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def provenance(meta: dict[str, Any], samples_sha256: str | None, n_records: int) -> dict[str, Any]:
+    """Package version, git commit, libraries, device, date, seeds, generation config, samples.jsonl hash."""
+    from baselines import __version__
+
+    cfg = meta["config"]
+    return {
+        "package_version": __version__,
+        **git_commit(),
+        "libraries": library_versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": meta.get("model_info", {}).get("device", "cpu"),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seeds": {"generation": cfg["generation"]["seed"], "bootstrap": cfg["generation"]["seed"]},
+        "generation": cfg["generation"],
+        "config_sha256": config_sha256(cfg),
+        "samples_jsonl_sha256": samples_sha256,
+        "n_records": n_records,
+    }
+
+
+def judge_metrics(records: list[dict[str, Any]], judge: str, seed: int) -> dict[str, Any]:
+    """ASR (harmful samples) and benign refusal rate with bootstrap CIs, unjudged count, per-category ASR."""
+    from baselines.metrics import bootstrap_ci
+
+    def verdict(r: dict[str, Any]) -> dict[str, Any]:
+        return r["verdicts"].get(judge) or {}
+
+    harmful = [r for r in records if r["label"] == "harmful" and verdict(r).get("success") is not None]
+    benign = [r for r in records if r["label"] == "benign" and verdict(r).get("refused") is not None]
+    unjudged = sum(1 for r in records if verdict(r).get("success") is None)
+    per_cat: dict[str, list[bool]] = {}
+    for r in harmful:
+        per_cat.setdefault(r["category"], []).append(bool(verdict(r)["success"]))
+    return {
+        "judge": judge,
+        "asr": bootstrap_ci([bool(verdict(r)["success"]) for r in harmful], seed=seed) if harmful else None,
+        "refusal_rate_benign": (
+            bootstrap_ci([bool(verdict(r)["refused"]) for r in benign], seed=seed) if benign else None
+        ),
+        "unjudged": unjudged,
+        "per_category": {c: bootstrap_ci(v, seed=seed) for c, v in sorted(per_cat.items())},
+    }
+
+
+def agreement(records: list[dict[str, Any]], judges: list[str]) -> list[dict[str, Any]]:
+    """Cohen's kappa of every pair of judges over the records both decided (all conditions)."""
+    from baselines.metrics import cohen_kappa
+
+    out = []
+    for a, b in combinations(judges, 2):
+        pairs = [
+            (r["verdicts"][a]["success"], r["verdicts"][b]["success"])
+            for r in records
+            if (r["verdicts"].get(a) or {}).get("success") is not None
+            and (r["verdicts"].get(b) or {}).get("success") is not None
+        ]
+        kappa = cohen_kappa([x for x, _ in pairs], [y for _, y in pairs]) if pairs else None
+        out.append({"judges": [a, b], "kappa": kappa, "n": len(pairs)})
+    return out
+
+
+def build_result(
+    meta: dict[str, Any], records: list[dict[str, Any]], samples_sha256: str | None
+) -> dict[str, Any]:
+    """The Result dict of a run from run.json's content and its records (metrics only, no responses)."""
+    cfg = meta["config"]
+    seed = cfg["generation"]["seed"]
+    judges = [j["label"] for j in meta["judges"]]
+    conditions = []
+    for cond in cfg["conditions"]:
+        recs = [r for r in records if r["condition"] == cond["name"]]
+        conditions.append(
+            {
+                "condition": cond["name"],
+                "attack": cond.get("attack"),
+                "defense": cond.get("defense"),
+                "n_samples": len(recs),
+                "judges": [judge_metrics(recs, j, seed) for j in judges],
+            }
+        )
+    model_info = dict(meta.get("model_info") or {})
+    labels = model_info.get("labels") or []
+    return {
+        "schema_version": 1,
+        "baseline": cfg["baseline"],
+        "paper_id": meta.get("paper_id"),
+        "model": {"spec": cfg["model"], **model_info},
+        "dataset": meta["dataset"],
+        "defense": cfg["defense"]["name"] if cfg.get("defense") else None,
+        "judges": [{**j, "sha256": config_sha256(j)} for j in meta["judges"]],
+        "conditions": conditions,
+        "agreement": agreement(records, judges),
+        "config": cfg,
+        "provenance": provenance(meta, samples_sha256, len(records)),
+        "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],
+        "run_id": meta["run_id"],
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def merge_runs(run_dirs: list[Path], runs_dir: Path) -> tuple[dict[str, Any], Path]:
+    """Combine shard runs of one configuration into one run directory and its Result.
+
+    All shards must share the configuration (apart from ``shard``) and together cover 0..n-1.
+    """
+    from baselines.runconfig import RunConfig
+
+    metas = [RunStore(d).read_meta() for d in run_dirs]
+    configs = [RunConfig.model_validate(m["config"]) for m in metas]
+    base = configs[0]
+    for d, c in zip(run_dirs, configs, strict=True):
+        if c.hash(without_shard=True) != base.hash(without_shard=True):
+            raise RunStoreError(
+                f"{d} is a run of another configuration than {run_dirs[0]}; cannot merge them"
+            )
+    shards = sorted(c.shard for c in configs if c.shard)
+    n = base.shard[1] if base.shard else 1
+    expected = [(i, n) for i in range(n)]
+    if shards != expected:
+        have = ", ".join(f"{i}/{k}" for i, k in shards) or "unsharded runs"
+        raise RunStoreError(f"merge needs each shard 0/{n} .. {n - 1}/{n} exactly once; got {have}")
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in run_dirs:
+        for r in RunStore(d).load(repair=False):
+            records.setdefault(record_key(r), r)
+    merged_cfg = base.model_copy(update={"shard": None})
+    out_dir = Path(runs_dir) / merged_cfg.run_id()
+    store = RunStore(out_dir)
+    ordered = sorted(records.values(), key=lambda r: (_cond_index(merged_cfg, r["condition"]), r["id"]))
+    store.write_all(ordered)
+    ds = dict(metas[0]["dataset"])
+    ds["n_samples"] = sum(m["dataset"]["n_samples"] for m in metas)
+    meta = {
+        **metas[0],
+        "run_id": merged_cfg.run_id(),
+        "config": merged_cfg.model_dump(mode="json"),
+        "dataset": ds,
+    }
+    meta["merged_from"] = [m["run_id"] for m in metas]
+    store.write_meta(meta)
+    return build_result(meta, ordered, store.sha256()), out_dir
+
+
+def _cond_index(cfg: Any, name: str) -> int:
+    names = [c.name for c in cfg.conditions]
+    return names.index(name) if name in names else len(names)

@@ -1,0 +1,150 @@
+"""The on-disk state of a run: ``runs/<run id>/samples.jsonl`` (one record per (condition, sample)) and
+``run.json`` (config, model/dataset/judge provenance). Appends are flushed and fsynced per batch, so a killed
+run loses at most the batch in flight; reading tolerates (and repairs) a truncated last line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SAMPLES = "samples.jsonl"
+RUN_META = "run.json"
+TIMING_KEYS = ("timings",)
+
+
+class RunStoreError(ValueError):
+    """A run directory is unreadable (corrupt record in the middle of samples.jsonl, missing run.json)."""
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` via a temp file in the same folder + os.replace (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def record_key(rec: dict[str, Any]) -> tuple[str, str]:
+    """The (condition, sample id) pair that identifies a record."""
+    return rec["condition"], rec["id"]
+
+
+def normalise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records without timings, sorted by (condition, id): for comparing runs."""
+    out = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in records]
+    return sorted(out, key=record_key)
+
+
+class RunStore:
+    """Reads and appends the records of one run directory."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = Path(run_dir)
+        self.samples_path = self.dir / SAMPLES
+        self.meta_path = self.dir / RUN_META
+
+    def load(self, *, repair: bool = True) -> list[dict[str, Any]]:
+        """All complete records. A truncated/garbled *last* line (killed mid-write) is dropped and, with
+        ``repair``, cut from the file; a bad line elsewhere raises RunStoreError naming file and line.
+        Duplicate (condition, id) pairs keep the first record."""
+        if not self.samples_path.is_file():
+            return []
+        data = self.samples_path.read_bytes()
+        lines = data.split(b"\n")
+        records: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        good_end = 0
+        for i, line in enumerate(lines):
+            is_last = i == len(lines) - 1
+            if not line.strip():
+                if not is_last:
+                    good_end += len(line) + 1
+                continue
+            complete = not is_last  # a line without its final newline was cut off
+            try:
+                rec = json.loads(line) if complete else None
+                if rec is not None:
+                    record_key(rec)
+            except (ValueError, KeyError, TypeError):
+                rec = None
+            if rec is None:
+                if is_last or all(not x.strip() for x in lines[i + 1 :]):
+                    break
+                raise RunStoreError(
+                    f"{self.samples_path}:{i + 1}: corrupt record (not JSON with condition and id); "
+                    "remove that line or start the run again with --fresh"
+                )
+            good_end += len(line) + 1
+            if record_key(rec) not in seen:
+                seen.add(record_key(rec))
+                records.append(rec)
+        if repair and good_end < len(data):
+            with open(self.samples_path, "r+b") as f:
+                f.truncate(good_end)
+        return records
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Append records (one JSON line each), flushed and fsynced."""
+        if not records:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        payload = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+        with open(self.samples_path, "a", encoding="utf-8") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write_all(self, records: list[dict[str, Any]]) -> None:
+        """Replace samples.jsonl with ``records`` atomically (used by merge)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".samples.", suffix=".tmp", dir=self.dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                for r in records:
+                    f.write(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
+            os.replace(tmp, self.samples_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def reset(self) -> None:
+        """Forget earlier records (``--fresh``)."""
+        self.samples_path.unlink(missing_ok=True)
+
+    def read_meta(self) -> dict[str, Any]:
+        """run.json of this run."""
+        try:
+            return json.loads(self.meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunStoreError(f"{self.dir} is not a run directory (no {RUN_META})") from None
+        except ValueError as e:
+            raise RunStoreError(f"{self.meta_path}: not valid JSON ({e})") from None
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        """Write run.json atomically."""
+        write_json_atomic(self.meta_path, meta)
+
+    def sha256(self) -> str | None:
+        """SHA-256 of samples.jsonl (None when absent)."""
+        return file_sha256(self.samples_path) if self.samples_path.is_file() else None
