@@ -99,7 +99,10 @@ def parse_yaml(text: str) -> YamlDoc:
         loader.dispose()
     if node is None:
         return YamlDoc(None, None)
-    return YamlDoc(_build(node, set()), node)
+    try:
+        return YamlDoc(_build(node, set()), node)
+    except RecursionError:
+        raise YamlProblem(_line(node), "the YAML is nested too deeply", "catalog files are shallow") from None
 
 
 def _line(node: Node) -> int:
@@ -123,17 +126,11 @@ def _build(node: Node, seen: set[int]) -> Any:
         if tag == _T + "timestamp":
             return node.value
         _bad_tag(node)
-    if id(node) in seen:
-        raise YamlProblem(
-            _line(node),
-            "anchors and aliases (&name / *name) are not allowed in catalog files",
-            "write the value out in full",
-        )
     seen.add(id(node))
     if isinstance(node, SequenceNode):
         if tag != _T + "seq":
             _bad_tag(node)
-        return [_build(item, seen) for item in node.value]
+        return [_build(_unique(item, seen, _line(node)), seen) for item in node.value]
     if isinstance(node, MappingNode):
         if tag != _T + "map":
             _bad_tag(node)
@@ -154,9 +151,20 @@ def _build(node: Node, seen: set[int]) -> Any:
                     "keep only one of them",
                 )
             first_line[key] = _line(key_node)
-            out[key] = _build(value_node, seen)
+            out[key] = _build(_unique(value_node, seen, _line(key_node)), seen)
         return out
     _bad_tag(node)  # pragma: no cover - the composer only makes the three node kinds
+
+
+def _unique(node: Node, seen: set[int], line: int) -> Node:
+    """``node`` unless it was already built: then it is an alias (``*name``), which is not allowed."""
+    if id(node) in seen:
+        raise YamlProblem(
+            line,
+            "anchors and aliases (&name / *name) are not allowed in catalog files",
+            "write the value out in full",
+        )
+    return node
 
 
 def _bad_tag(node: Node) -> None:
