@@ -85,10 +85,9 @@ def test_input_filter_blocks_before_the_model(fake_guard) -> None:
 
 def test_default_guard_is_the_llm_judge_on_the_model_itself() -> None:
     """Without a judge model, the llm judge is answered by the protected model (JailbreakBench prompt)."""
-    fake = FakeModel(
-        lambda s: "unsafe" if "Please carefully read" in s.text or "unsafe" in s.text else "Sure"
-    )
+    fake = FakeModel(lambda s: "unsafe" if s.text.startswith("Please carefully read") else "Sure")
     wrapped = GuardFilter().wrap(fake)
     out = wrapped.generate([sample(0, "q")], GenerationConfig())
-    assert len(fake.calls) == 2 and out[0].meta["guard_filter"]["output"]["verdict"] is not None
+    assert len(fake.calls) == 2 and "<BEGIN RESPONSE>Sure<END RESPONSE>" in fake.calls[1][0].text
+    assert out[0].text.startswith("I'm sorry") and out[0].meta["guard_filter"]["output"]["verdict"] is True
     assert wrapped.info()["defenses"][-1]["judge"]["judge"] == "llm"
