@@ -133,7 +133,7 @@ def build(
     comp = companion or {}
     authors = rec["authors"] or comp.get("authors", [])
     notes = rec.get("notes") or ""
-    text = f"{rec['title']} {notes}".lower()
+    text = f"{rec['title']} {notes} {rec.get('scope_flag') or ''}".lower()
     venue = rec.get("venue")
     paper: dict[str, Any] = {
         "id": make_id(rec["year"], authors, rec["title"]),

@@ -22,7 +22,7 @@ ATTACK_TECHNIQUES: list[Rule] = [
     ),
     ("typographic", r"typograph|\bocr\b|figstep|visual prompt(?!ing)|text (in|within) (the )?image"),
     ("query-relevant-image", r"query.relevant|query.related|mm-safetybench|generated image"),
-    ("role-play", r"role.?play|persona|hypnosis|scenario|gamif|game"),
+    ("role-play", r"role.?play|\bpersonas?\b|hypnosis|scenario|gamif|game"),
     (
         "composition",
         r"composition|compositional|pieces|split|shuffle|divide and conquer|obfuscat|distribut"
@@ -58,7 +58,7 @@ DEFENSE_KINDS: list[Rule] = [
     (
         "prompting",
         r"shield prompt|soft prompt|safety prompt|prompting|prompt optimization|reminder|suffix"
-        r"|blue team|constitutional",
+        r"|blue team|constitutional|instructed to",
     ),
     ("input-transformation", r"image.to.text|purif|denois|transformation|quantization|prune"),
     ("detection", r"detect|monitoring|jailneuron|scoring"),
@@ -195,6 +195,8 @@ def attack_facets(text: str) -> dict[str, list[str]]:
 def defense_facets(text: str) -> dict[str, list[str]]:
     """Stage and kind suggested for a defense paper."""
     kinds = _match(DEFENSE_KINDS, text)
+    if "adversarial-training" in kinds and "safety" not in text:  # adversarial fine-tuning is not safety SFT
+        kinds = [k for k in kinds if k != "safety-fine-tuning"]
     stage: list[str] = []
     if re.search(TRAINING_WORDS, text) or set(kinds) & TRAINING_KINDS:
         stage.append("training")
@@ -206,7 +208,7 @@ def defense_facets(text: str) -> dict[str, list[str]]:
 def evaluation_facets(text: str, has_code: bool) -> dict[str, Any]:
     """Measures, harm categories, modalities and release status suggested for an evaluation paper."""
     mods = _match(MODALITIES, text)
-    if not (mods == ["video"] and "image" not in text):
+    if not (mods == ["video"] and "image" not in text) and "text-llm" not in text:
         mods = ["image", *mods]  # every paper in scope is about image+text models unless it is video-only
     out: dict[str, Any] = {
         "measures": _match(EVAL_MEASURES, text),
