@@ -1,0 +1,109 @@
+"""What every page renderer needs: the catalog, indexes over it, page paths, settings (no I/O here)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.render_util import slug
+from tools.schema import VOCAB_FIELDS, Paper, Result
+
+# (label, facet group on Paper or None, field name, vocabulary name), in display order.
+FACETS: tuple[tuple[str, str | None, str, str], ...] = tuple(
+    (label, group, fname, VOCAB_FIELDS[f"{group}.{fname}" if group else fname])
+    for label, group, fname in (
+        ("Threat model", "attack", "threat_model"),
+        ("Attack surface", "attack", "surface"),
+        ("Techniques", "attack", "techniques"),
+        ("Defense stage", "defense", "stage"),
+        ("Defense kind", "defense", "kind"),
+        ("Measures", "evaluation", "measures"),
+        ("Harm categories", "evaluation", "harm_categories"),
+        ("Modalities", "evaluation", "modalities"),
+        ("Models", None, "models"),
+    )
+)
+
+
+@dataclass
+class BaselineInfo:
+    """A registered component as the site shows it (collected from the registry by the hook)."""
+
+    kind: str
+    name: str
+    paper_id: str | None
+    summary: str
+    params: list[dict[str, Any]] = field(default_factory=list)  # baselines.base.describe_params output
+    needs_white_box: bool = False
+
+
+@dataclass
+class Ctx:
+    """Catalog plus derived indexes and settings shared by the page renderers."""
+
+    papers: dict[str, Paper]
+    vocab: dict[str, Any]
+    results: list[Result]
+    baselines: list[BaselineInfo]
+    repo_url: str
+    bibtex: Callable[[Paper], str] | None = None
+    result_files: dict[str, str] = field(default_factory=dict)  # run_id -> repo-relative path
+    terms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_baseline: dict[str, list[Result]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.terms = {name: {t.id: t for t in v.terms} for name, v in self.vocab.items()}
+        grouped: dict[str, list[Result]] = defaultdict(list)
+        for r in self.results:
+            grouped[r.baseline].append(r)
+        self.by_baseline = dict(sorted(grouped.items()))
+
+    def term_name(self, vocab: str, term: str) -> str:
+        """Display name of a vocabulary term (its id when the vocabulary does not define it)."""
+        t = self.terms.get(vocab, {}).get(term)
+        return t.name if t is not None else term
+
+    def facet_values(self, paper: Paper) -> Iterator[tuple[str, str, list[str]]]:
+        """(label, vocabulary, terms) for each non-empty facet of a paper."""
+        for label, group, fname, vocab in FACETS:
+            holder = getattr(paper, group) if group else paper
+            values = list(getattr(holder, fname, []) or []) if holder is not None else []
+            if values:
+                yield label, vocab, values
+
+    def paper_results(self, paper: Paper) -> list[Result]:
+        """Reproduced results of a paper: results naming it, or produced by one of its baselines."""
+        return [r for r in self.results if r.paper_id == paper.id or r.baseline in paper.baseline]
+
+    def edit_url(self, rel_path: str) -> str:
+        """GitHub edit link of a repository file."""
+        return f"{self.repo_url.rstrip('/')}/edit/main/{rel_path}"
+
+
+def paper_page(paper_id: str) -> str:
+    """Docs path of a paper page."""
+    return f"papers/{slug(paper_id)}.md"
+
+
+def category_page(category: str) -> str:
+    """Docs path of a category page."""
+    return f"papers/{category}.md"
+
+
+def tag_page(vocab: str, term: str) -> str:
+    """Docs path of a tag page."""
+    return f"tags/{slug(vocab)}/{slug(term)}.md"
+
+
+def results_page(baseline: str) -> str:
+    """Docs path of a baseline's results page."""
+    return f"results/{slug(baseline)}.md"
+
+
+BASELINES_PAGE = "baselines.md"
+TIMELINE_PAGE = "timeline.md"
+GLOSSARY_PAGE = "glossary.md"
+TAGS_INDEX = "tags/index.md"
+RESULTS_INDEX = "results/index.md"

@@ -1,0 +1,250 @@
+"""Paper pages, category tables, tag pages and the timeline (HTML blocks with every YAML string escaped)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from tools.render_ctx import (
+    BASELINES_PAGE,
+    TIMELINE_PAGE,
+    Ctx,
+    category_page,
+    paper_page,
+    results_page,
+    tag_page,
+)
+from tools.render_results import INSTRUMENT_NOTE, is_instrument, reported_table, results_table
+from tools.render_util import (
+    CATEGORY_TITLES,
+    chips,
+    esc,
+    esc_paragraphs,
+    esc_pre,
+    ext_link,
+    front_matter,
+    href,
+    quarter_of,
+    safe_url,
+    slug,
+)
+from tools.schema import Paper
+
+_LINK_NAMES = (("paper", "Paper"), ("code", "Code"), ("project", "Project"), ("dataset", "Dataset"),
+               ("huggingface", "Hugging Face"))  # fmt: skip
+
+
+def _facet_chips(p: Paper, ctx: Ctx, page: str, vocab: str, terms: list[str]) -> str:
+    return chips((href(page, tag_page(vocab, t)), ctx.term_name(vocab, t)) for t in terms)
+
+
+def _links(p: Paper) -> str:
+    links = [
+        ext_link(getattr(p.links, k), label) for k, label in _LINK_NAMES if safe_url(getattr(p.links, k))
+    ]
+    if p.arxiv and not safe_url(p.links.paper):
+        links.insert(0, ext_link(f"https://arxiv.org/abs/{p.arxiv}", "arXiv"))
+    return " · ".join(links) or "—"
+
+
+def render_paper(p: Paper, ctx: Ctx) -> str:
+    """The page of one paper: every field, links, tags, results side by side, BibTeX, edit link."""
+    page = paper_page(p.id)
+    rows: list[tuple[str, str]] = []
+    cats = [p.category, *p.also]
+    rows.append(("Category", chips((href(page, category_page(c)), CATEGORY_TITLES.get(c, c)) for c in cats)))
+    rows.append(("Date", esc(p.date)))
+    rows.append(("Venue", esc(p.venue) if p.venue else "preprint"))
+    if p.arxiv:
+        rows.append(("arXiv", ext_link(f"https://arxiv.org/abs/{p.arxiv}", p.arxiv)))
+    rows.append(("Links", _links(p)))
+    if p.scope != "core":
+        rows.append(("Scope", f"{esc(p.scope)} — {esc(p.scope_reason)}"))
+    for label, vocab, terms in ctx.facet_values(p):
+        rows.append((label, _facet_chips(p, ctx, page, vocab, terms)))
+    if p.evaluation is not None and p.evaluation.size is not None:
+        rows.append(("Test items", str(int(p.evaluation.size))))
+    if p.evaluation is not None and p.evaluation.dataset_released is not None:
+        rows.append(("Dataset released", "yes" if p.evaluation.dataset_released else "no"))
+    if p.baseline:
+        rows.append(
+            (
+                "Baselines",
+                " ".join(
+                    f'<a class="atlas-chip atlas-chip--run" href="{href(page, BASELINES_PAGE, _anchor(ctx, b))}">'
+                    f"<code>{esc(b)}</code></a>"
+                    for b in p.baseline
+                ),
+            )
+        )
+    if p.sources:
+        rows.append(("Found in", ", ".join(esc(s) for s in p.sources)))
+    if p.suggested:
+        rows.append(
+            ("Facets", '<span class="atlas-badge atlas-badge--warn">suggested by a tool, unchecked</span>')
+        )
+    table = "".join(f'<tr><th scope="row">{k}</th><td>{v}</td></tr>' for k, v in rows)
+    yaml_path = f"catalog/papers/{slug(p.id)}.yaml"
+    out = [front_matter(p.title, p.abstract, hide=("navigation",))]
+    out.append(
+        f'<div class="atlas-paper"><h1 id="title">{esc(p.title)}</h1>'
+        f'<p class="atlas-authors">{esc(", ".join(p.authors)) or "<em>authors not recorded</em>"}</p>'
+        + (f'<p class="atlas-affil">{esc("; ".join(p.affiliations))}</p>' if p.affiliations else "")
+        + f'<table class="atlas-fields"><tbody>{table}</tbody></table></div>\n'
+    )
+    if p.abstract:
+        out.append("## Abstract\n")
+        out.append(f'<div class="atlas-abstract">{esc_paragraphs(p.abstract)}</div>\n')
+    results = ctx.paper_results(p)
+    if p.reported_results or results:
+        out.append("## Results\n")
+        if results and any(is_instrument(r) for r in results):
+            out.append(INSTRUMENT_NOTE)
+        out.append("### Reported by the paper\n")
+        out.append(
+            reported_table(p, ctx) if p.reported_results else "<p>No numbers recorded from the paper.</p>"
+        )
+        out.append("\n### Reproduced by the project\n")
+        if results:
+            out.append(results_table(results, ctx, page))
+            links = " · ".join(
+                f'<a href="{href(page, results_page(b))}">all results of <code>{esc(b)}</code></a>'
+                for b in sorted({r.baseline for r in results})
+            )
+            out.append(f"\n<p>{links}</p>\n")
+        else:
+            out.append("<p>Not reproduced yet.</p>\n")
+    out.append("## BibTeX\n")
+    bib = _bibtex(p, ctx)
+    out.append(
+        f'<div class="atlas-bibtex"><button type="button" class="md-button atlas-copy" data-copy="bibtex">'
+        f'Copy</button><pre id="bibtex"><code>{esc_pre(bib)}</code></pre></div>\n'
+    )
+    if p.notes:
+        out.append("## Notes\n")
+        out.append(f'<div class="atlas-notes">{esc_paragraphs(p.notes)}</div>\n')
+    out.append(
+        f'<p class="atlas-edit"><a href="{esc(ctx.edit_url(yaml_path))}" rel="nofollow noopener">'
+        f"Edit this page</a> (the YAML file <code>{esc(yaml_path)}</code>) · "
+        f'<a href="{href(page, category_page(p.category))}">back to {esc(CATEGORY_TITLES.get(p.category, p.category))}</a></p>\n'
+    )
+    return "\n".join(out)
+
+
+def _anchor(ctx: Ctx, name: str) -> str:
+    for b in ctx.baselines:
+        if b.name == name:
+            return f"{b.kind}-{slug(name).replace('.', '-')}"
+    return ""
+
+
+def _bibtex(p: Paper, ctx: Ctx) -> str:
+    make = ctx.bibtex
+    if make is None:
+        from tools.bibtex import paper_bibtex as make
+    try:
+        return make(p)
+    except Exception as e:  # one bad record must not break the whole site
+        return f"% BibTeX could not be generated ({type(e).__name__})"
+
+
+def render_category(category: str, papers: list[Paper], ctx: Ctx) -> str:
+    """A category page: a sortable, filterable table of its papers (main category first, then 'also')."""
+    page = category_page(category)
+    title = CATEGORY_TITLES.get(category, category)
+    main = [p for p in papers if p.category == category]
+    also = [p for p in papers if p.category != category]
+    rows = []
+    for p in sorted(main, key=lambda x: x.date, reverse=True) + sorted(
+        also, key=lambda x: x.date, reverse=True
+    ):
+        facets = " ".join(
+            _facet_chips(p, ctx, page, vocab, terms)
+            for label, vocab, terms in ctx.facet_values(p)
+            if label != "Models"
+        )
+        code = ext_link(p.links.code, "code") if safe_url(p.links.code) else ""
+        base = " ".join(
+            f'<a href="{href(page, BASELINES_PAGE, _anchor(ctx, b))}"><code>{esc(b)}</code></a>'
+            for b in p.baseline
+        )
+        repro = bool(ctx.paper_results(p))
+        extra = "" if p.category == category else f' <span class="atlas-badge">{esc(p.category)}</span>'
+        rows.append(
+            f'<tr><td><a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a>{extra}</td>'
+            f'<td data-sort="{esc(p.date)}">{esc(p.date)}</td><td>{esc(p.venue or "preprint")}</td>'
+            f"<td>{facets}</td><td>{code}</td><td>{base}</td>"
+            f'<td data-sort="{int(repro)}">{"yes" if repro else ""}</td></tr>'
+        )
+    out = [front_matter(title, hide=("toc",)), f"# {title}\n"]
+    out.append(
+        f"{len(main)} papers whose main category is *{category}*"
+        + (f", plus {len(also)} that also cover it" if also else "")
+        + ". Click a column header to sort; type in the box to filter (title, venue, tags, baseline).\n"
+    )
+    out.append(
+        '<div class="atlas-table-wrap" data-atlas-table>'
+        '<div class="atlas-filter"><input type="search" class="atlas-filter-input" placeholder="Filter papers…" '
+        'aria-label="Filter papers"> <span class="atlas-count" aria-live="polite"></span></div>'
+        f'<div class="atlas-scroll"><table class="atlas-table" id="papers-{category}"><thead><tr>'
+        '<th data-sort-type="text">Title</th><th data-sort-type="text">Date</th><th data-sort-type="text">Venue</th>'
+        '<th data-sort-type="text">Tags</th><th data-sort-type="text">Code</th><th data-sort-type="text">Baseline</th>'
+        '<th data-sort-type="text">Reproduced</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></div>\n"
+    )
+    return "\n".join(out)
+
+
+def render_tag(vocab: str, term: str, papers: list[Paper], ctx: Ctx) -> str:
+    """A tag page: the term's definition and the papers tagged with it."""
+    page = tag_page(vocab, term)
+    name = ctx.term_name(vocab, term)
+    t = ctx.terms.get(vocab, {}).get(term)
+    out = [front_matter(f"Tag: {name}"), f"# Tag: {esc(name)}\n"]
+    voc = ctx.vocab.get(vocab)
+    out.append(
+        f'<p class="atlas-muted">Vocabulary <a href="{href(page, "glossary.md", slug(vocab))}">'
+        f"{esc(voc.name if voc else vocab)}</a> · term <code>{esc(term)}</code></p>\n"
+    )
+    if t is not None:
+        out.append(f"<p>{esc(t.definition)}</p>\n")
+    out.append(_paper_list(sorted(papers, key=lambda x: x.date, reverse=True), page))
+    return "\n".join(out)
+
+
+def _paper_list(papers: list[Paper], page: str) -> str:
+    items = "".join(
+        f'<li><span class="atlas-badge atlas-cat-{esc(p.category)}">{esc(p.category)}</span> '
+        f'<a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a> '
+        f'<span class="atlas-muted">{esc(p.date)} · {esc(p.venue or "preprint")}</span></li>'
+        for p in papers
+    )
+    return f'<ul class="atlas-list">{items}</ul>\n'
+
+
+def tag_index(ctx: Ctx) -> dict[tuple[str, str], list[Paper]]:
+    """(vocabulary, term) -> papers carrying that tag, for every facet value used in the catalog."""
+    idx: dict[tuple[str, str], list[Paper]] = defaultdict(list)
+    for p in ctx.papers.values():
+        for _label, vocab, terms in ctx.facet_values(p):
+            for t in dict.fromkeys(terms):
+                idx[(vocab, t)].append(p)
+    return dict(sorted(idx.items()))
+
+
+def render_timeline(ctx: Ctx) -> str:
+    """Papers grouped by year and quarter, newest first."""
+    page = TIMELINE_PAGE
+    groups: dict[tuple[int, int], list[Paper]] = defaultdict(list)
+    for p in ctx.papers.values():
+        groups[quarter_of(p.date)].append(p)
+    out = [front_matter("Timeline"), "# Timeline\n", "Every paper by the date of its first public version.\n"]
+    year = None
+    for y, q in sorted(groups, reverse=True):
+        if y != year:
+            n_year = sum(len(v) for (yy, _), v in groups.items() if yy == y)
+            out.append(f"## {y} <small>({n_year} papers)</small> {{#y{y}}}\n")
+            year = y
+        ps = sorted(groups[(y, q)], key=lambda x: x.date, reverse=True)
+        out.append(f"### {y} Q{q} <small>({len(ps)})</small> {{#y{y}-q{q}}}\n")
+        out.append(_paper_list(ps, page))
+    return "\n".join(out)

@@ -1,0 +1,275 @@
+"""Results tables and pages (reproduced numbers beside reported ones) and the baselines page.
+
+Only metrics are published: a Result carries no model response, and nothing here reads samples.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tools.render_ctx import (
+    BASELINES_PAGE,
+    RESULTS_INDEX,
+    BaselineInfo,
+    Ctx,
+    paper_page,
+    results_page,
+)
+from tools.render_svg import rate_bars_svg
+from tools.render_util import esc, fmt_rate, front_matter, href
+from tools.schema import Estimate, Paper, ReportedResult, Result
+
+INSTRUMENT_NOTE = (
+    '!!! warning "Smoke-test numbers: model organism"\n'
+    "    Rows labelled **smoke-test model** or **model organism** come from the project's offline model\n"
+    "    organism, a test instrument that checks the pipeline end to end. They are **not** a proxy for any\n"
+    "    real model's safety and must not be compared with the numbers papers report.\n\n"
+)
+
+
+def model_label(r: Result) -> str:
+    """A short name of the model a result was measured on."""
+    m = r.model
+    return str(m.get("id") or m.get("name") or m.get("backend") or "?")
+
+
+def result_labels(r: Result) -> list[str]:
+    """The result's labels plus the model's own labels, without duplicates."""
+    extra = r.model.get("labels") or []
+    out: list[str] = []
+    for lab in [*r.labels, *(extra if isinstance(extra, list) else [extra])]:
+        if str(lab) not in out:
+            out.append(str(lab))
+    return out
+
+
+def is_instrument(r: Result) -> bool:
+    """True for results of the smoke-test model / model organism (a test instrument)."""
+    text = " ".join(result_labels(r)).lower()
+    return "smoke" in text or "organism" in text or r.model.get("backend") == "organism"
+
+
+def fmt_est(e: Estimate | None) -> str:
+    """'41.0% [33.2–48.5]' for an estimate with its 95% CI."""
+    if e is None:
+        return "—"
+    return f"{fmt_rate(e.value)} <small>[{100 * e.ci_low:.1f}–{100 * e.ci_high:.1f}]</small>"
+
+
+def matching_reported(paper: Paper | None, r: Result, condition: str, ctx: Ctx) -> list[ReportedResult]:
+    """The paper's reported numbers for the same dataset, condition and model as a reproduced row."""
+    if paper is None:
+        return []
+    mid = model_label(r)
+    out = []
+    for rep in paper.reported_results:
+        term = ctx.terms.get("models", {}).get(rep.model)
+        same_model = mid in {rep.model, getattr(term, "hf", None)}
+        same_cond = rep.condition in (None, condition)
+        if same_model and same_cond and rep.dataset == r.dataset.get("name"):
+            out.append(rep)
+    return out
+
+
+def _label_badges(r: Result) -> str:
+    badges = []
+    for lab in result_labels(r):
+        cls = "atlas-badge atlas-badge--warn" if is_instrument(r) else "atlas-badge"
+        badges.append(f'<span class="{cls}">{esc(lab)}</span>')
+    return " ".join(badges)
+
+
+def results_table(results: list[Result], ctx: Ctx, page: str) -> str:
+    """One HTML table row per (result file, condition, judge) with CIs and the paper's matching numbers."""
+    head = (
+        "<tr><th>Model</th><th>Dataset</th><th>Condition</th><th>Defense</th><th>Judge</th>"
+        "<th>ASR (95% CI)</th><th>n</th><th>Benign refusal (95% CI)</th><th>Paper reports</th>"
+        "<th>Labels</th></tr>"
+    )
+    rows = []
+    for r in results:
+        paper = ctx.papers.get(r.paper_id or "")
+        inst = " atlas-row--instrument" if is_instrument(r) else ""
+        for c in r.conditions:
+            reported = matching_reported(paper, r, c.condition, ctx)
+            rep = "<br>".join(
+                f"{esc(x.metric)} {fmt_rate(x.value)} ({esc(x.judge or '?')})" for x in reported
+            )
+            for j in c.judges:
+                n = j.asr.n if j.asr else c.n_samples
+                rows.append(
+                    f'<tr class="atlas-result{inst}"><td>{esc(model_label(r))}</td>'
+                    f"<td>{esc(r.dataset.get('name', '?'))}</td><td>{esc(c.condition)}</td>"
+                    f"<td>{esc(c.defense or r.defense or '—')}</td><td>{esc(j.judge)}</td>"
+                    f"<td>{fmt_est(j.asr)}</td><td>{n}</td><td>{fmt_est(j.refusal_rate_benign)}</td>"
+                    f"<td>{rep or '—'}</td><td>{_label_badges(r)}</td></tr>"
+                )
+    return (
+        f'<div class="atlas-scroll"><table class="atlas-results"><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def reported_table(paper: Paper, ctx: Ctx) -> str:
+    """The numbers a paper reports, as an HTML table."""
+    rows = "".join(
+        f"<tr><td>{esc(ctx.term_name('models', x.model))}</td><td>{esc(ctx.term_name('datasets', x.dataset))}</td>"
+        f"<td>{esc(x.condition or '—')}</td><td>{esc(x.metric)}</td><td>{fmt_rate(x.value)}</td>"
+        f"<td>{esc(x.judge or '—')}</td><td>{esc(x.where or '')}</td><td>{esc(x.notes or '')}</td></tr>"
+        for x in paper.reported_results
+    )
+    return (
+        '<div class="atlas-scroll"><table class="atlas-reported"><thead><tr><th>Model</th><th>Dataset</th>'
+        "<th>Condition</th><th>Metric</th><th>Value</th><th>Judge</th><th>Where</th><th>Notes</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+def result_chart(r: Result) -> str:
+    """An SVG of ASR per condition and judge, with CI whiskers."""
+    rows = [
+        (f"{c.condition} · {j.judge}", j.asr.value, j.asr.ci_low, j.asr.ci_high)
+        for c in r.conditions
+        for j in c.judges
+        if j.asr is not None
+    ]
+    title = f"ASR on {model_label(r)} / {r.dataset.get('name', '?')}" + (
+        " (smoke-test model)" if is_instrument(r) else ""
+    )
+    return rate_bars_svg(rows, title=title)
+
+
+def render_results_pages(ctx: Ctx) -> dict[str, str]:
+    """results/index.md and one page per baseline that has results."""
+    pages: dict[str, str] = {}
+    lines = [front_matter("Reproduced results"), "# Reproduced results\n"]
+    lines.append(
+        "Numbers the project measured by running its baselines (`mllm-safety run ...`). Each result is "
+        "written back into `catalog/results/` with the full configuration and provenance needed to rerun "
+        "it. See [Methodology](../methodology.md) for how to read them.\n"
+    )
+    if not ctx.by_baseline:
+        lines.append("No results yet: run a baseline to produce one.\n")
+    items = []
+    for baseline, results in ctx.by_baseline.items():
+        page = results_page(baseline)
+        n_inst = sum(is_instrument(r) for r in results)
+        note = f" — {n_inst} from the smoke-test model" if n_inst else ""
+        items.append(
+            f'<li><a href="{href(RESULTS_INDEX, page)}"><code>{esc(baseline)}</code></a>: '
+            f"{len(results)} result file(s){note}</li>"
+        )
+        pages[page] = _baseline_results_page(baseline, results, ctx, page)
+    if items:
+        lines.append(f'<ul class="atlas-list">{"".join(items)}</ul>\n')
+    pages[RESULTS_INDEX] = "\n".join(lines)
+    return pages
+
+
+def _baseline_results_page(baseline: str, results: list[Result], ctx: Ctx, page: str) -> str:
+    out = [front_matter(f"Results: {baseline}"), f"<h1>Results: <code>{esc(baseline)}</code></h1>\n"]
+    paper_ids = sorted({r.paper_id for r in results if r.paper_id})
+    for pid in paper_ids:
+        p = ctx.papers.get(pid)
+        if p is not None:
+            out.append(f'<p>Paper: <a href="{href(page, paper_page(pid))}">{esc(p.title)}</a></p>\n')
+    if any(is_instrument(r) for r in results):
+        out.append(INSTRUMENT_NOTE)
+    out.append("## Table\n")
+    out.append(results_table(results, ctx, page) + "\n")
+    out.append("## Charts\n")
+    for r in results:
+        out.append(f'<div class="atlas-figure">{result_chart(r)}</div>\n')
+    for pid in paper_ids:
+        p = ctx.papers.get(pid)
+        if p is not None and p.reported_results:
+            out.append("## Reported by the paper\n")
+            out.append(reported_table(p, ctx) + "\n")
+    out.append("## Provenance\n")
+    for r in results:
+        path = ctx.result_files.get(r.run_id)
+        where = f" — file <code>{esc(path)}</code>" if path else ""
+        prov = r.provenance
+        out.append(
+            f"<p><code>{esc(r.run_id)}</code>{where}: created {esc(r.created)}, "
+            f"package {esc(prov.get('package_version', '?'))}, commit <code>{esc(str(prov.get('git_commit', '?'))[:12])}</code>, "
+            f"dataset checksum <code>{esc(str(r.dataset.get('checksum', '?'))[:16])}</code></p>\n"
+        )
+    return "\n".join(out)
+
+
+def _code_name(name: str) -> str:
+    """A registry name restricted to identifier characters (it is printed inside Markdown code)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "", name) or "?"
+
+
+def command_for(b: BaselineInfo) -> str:
+    """The exact command that runs (or uses) a component."""
+    name = _code_name(b.name)
+    if b.kind in ("attack", "defense"):
+        return f"mllm-safety run {name}"
+    if b.kind == "judge":
+        return f"mllm-safety run figstep --judge {name}"
+    if b.kind == "dataset":
+        return f"mllm-safety run figstep --dataset {name}"
+    return f"mllm-safety run figstep --model {name}"
+
+
+def _fmt_default(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def render_baselines_page(ctx: Ctx) -> str:
+    """Every registered component: its paper, parameters with defaults and docs, the command to run it."""
+    page = BASELINES_PAGE
+    out = [front_matter("Baselines"), "# Baselines\n"]
+    out.append(
+        "Every attack, defense and judge the project implements, with its paper, its parameters (defaults "
+        "from the paper) and the command that runs it. Override a parameter with `--set key=value`; "
+        "`mllm-safety list` prints the same registry.\n"
+    )
+    titles = {
+        "attack": "Attacks",
+        "defense": "Defenses",
+        "judge": "Judges",
+        "dataset": "Datasets",
+        "model": "Models",
+    }
+    for kind, title in titles.items():
+        comps = [b for b in ctx.baselines if b.kind == kind]
+        if not comps:
+            continue
+        out.append(f"## {title}\n")
+        for b in comps:
+            name = _code_name(b.name)
+            out.append(f"### `{name}` {{#{kind}-{name}}}\n")
+            parts = [f"<p>{esc(b.summary) or '<em>no summary</em>'}</p>"]
+            p = ctx.papers.get(b.paper_id or "")
+            if p is not None:
+                parts.append(f'<p>Paper: <a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a></p>')
+            elif b.paper_id:
+                parts.append(f"<p>Paper id: <code>{esc(b.paper_id)}</code> (not in the catalog)</p>")
+            if b.needs_white_box:
+                parts.append('<p><span class="atlas-badge">needs white-box (gradient) access</span></p>')
+            if b.name in ctx.by_baseline:
+                parts.append(f'<p><a href="{href(page, results_page(b.name))}">Reproduced results</a></p>')
+            if b.params:
+                rows = "".join(
+                    f"<tr><td><code>{esc(f['name'])}</code></td><td><code>{esc(f.get('type', ''))}</code></td>"
+                    f"<td><code>{esc(_fmt_default(f.get('default')))}</code></td><td>{esc(f.get('doc', ''))}</td></tr>"
+                    for f in b.params
+                )
+                parts.append(
+                    '<div class="atlas-scroll"><table class="atlas-params"><thead><tr><th>Parameter</th>'
+                    f"<th>Type</th><th>Default</th><th>Description</th></tr></thead><tbody>{rows}</tbody></table></div>"
+                )
+            else:
+                parts.append("<p>No parameters.</p>")
+            out.append("".join(parts) + "\n")
+            out.append(f"```bash\n{command_for(b)}\n```\n")
+    return "\n".join(out)
