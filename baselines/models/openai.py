@@ -1,0 +1,252 @@
+"""The ``openai`` back-end: any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, SGLang, ...).
+
+``openai:<model>`` with ``--base-url``. Images go as base64 PNG data URLs; requests run in a bounded thread
+pool; 429 / 5xx / timeouts / connection errors / malformed JSON are retried with exponential backoff and
+jitter, honouring ``Retry-After`` (seconds or an HTTP date). The API key is read from the environment
+variable named by ``api_key_env`` and never logged, returned by ``info()`` or put into an error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from baselines.base import BackendError, Model
+from baselines.registry import register
+from baselines.types import GenerationConfig, Response, Sample, image_png_bytes
+
+log = logging.getLogger(__name__)
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class OpenAIParams(BaseModel):
+    """Parameters of the openai back-end."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="model name the endpoint serves")
+    base_url: str = Field("https://api.openai.com/v1", description="endpoint base URL (ends in /v1)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
+    concurrency: int = Field(8, ge=1, le=256, description="requests in flight at most")
+    timeout_s: float = Field(120.0, gt=0, description="read timeout of one request")
+    connect_timeout_s: float = Field(5.0, gt=0, description="connect timeout (also of the start-up check)")
+    max_retries: int = Field(6, ge=0, description="retries of a request after the first try")
+    backoff_base_s: float = Field(1.0, ge=0, description="first backoff; doubles per retry, with full jitter")
+    backoff_max_s: float = Field(60.0, ge=0, description="longest backoff between two tries")
+    max_retry_after_s: float = Field(300.0, ge=0, description="cap on a server's Retry-After")
+    max_tokens_field: str = Field("max_tokens", description="max_tokens | max_completion_tokens")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="extra JSON fields of every request")
+    check_connection: bool = Field(True, description="fail fast at start-up if the endpoint is unreachable")
+
+
+class _Retryable(Exception):
+    """A failed try that may succeed later; ``wait_s`` is the server's Retry-After, if any."""
+
+    def __init__(self, message: str, wait_s: float | None = None) -> None:
+        super().__init__(message)
+        self.wait_s = wait_s
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def data_url(image: Any) -> str:
+    """A PIL image as a ``data:image/png;base64,...`` URL."""
+    return "data:image/png;base64," + base64.b64encode(image_png_bytes(image)).decode("ascii")
+
+
+def build_messages(sample: Sample) -> list[dict[str, Any]]:
+    """Chat-completions messages: an optional system message, then the user turn (images, then text)."""
+    msgs: list[dict[str, Any]] = []
+    if sample.system:
+        msgs.append({"role": "system", "content": sample.system})
+    if sample.images:
+        parts: list[dict[str, Any]] = [
+            {"type": "image_url", "image_url": {"url": data_url(im.convert("RGB"))}} for im in sample.images
+        ]
+        parts.append({"type": "text", "text": sample.text})
+        msgs.append({"role": "user", "content": parts})
+    else:
+        msgs.append({"role": "user", "content": sample.text})
+    return msgs
+
+
+@register("model")
+class OpenAIModel(Model):
+    """A model behind an OpenAI-compatible chat-completions endpoint."""
+
+    summary = "any OpenAI-compatible chat-completions endpoint (openai:<model> --base-url URL)"
+    Params = OpenAIParams
+
+    def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self.base_url = self.params.base_url.rstrip("/")
+        self._local = threading.local()
+        self._served_model: str | None = None
+        if urlparse(self.base_url).scheme not in ("http", "https"):
+            raise BackendError(f"base URL {self.base_url!r} must start with http:// or https://")
+        if self.params.check_connection:
+            self._check_reachable()
+
+    # -- set-up ----------------------------------------------------------------------------------------------
+    @property
+    def _key(self) -> str | None:
+        return os.environ.get(self.params.api_key_env) or None
+
+    def _redact(self, text: str) -> str:
+        key = self._key
+        return text.replace(key, "***") if key else text
+
+    def _check_reachable(self) -> None:
+        u = urlparse(self.base_url)
+        port = u.port or (443 if u.scheme == "https" else 80)
+        try:
+            socket.create_connection((u.hostname, port), timeout=self.params.connect_timeout_s).close()
+        except OSError as e:
+            raise BackendError(
+                f"cannot reach the endpoint {self.base_url} ({type(e).__name__}: {e}); check --base-url and "
+                "that the server is running"
+            ) from None
+
+    def _session(self) -> Any:
+        import requests
+
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = requests.Session()
+        return s
+
+    def info(self) -> dict[str, Any]:
+        """Provenance: model name, the name the server reported, base URL, key variable (never the key)."""
+        return {
+            "backend": self.name,
+            "id": self.params.model,
+            "revision": self._served_model or "unknown",
+            "base_url": self.base_url,
+            "api_key_env": self.params.api_key_env,
+            "labels": [],
+        }
+
+    # -- requests --------------------------------------------------------------------------------------------
+    def _body(self, sample: Sample, config: GenerationConfig) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.params.model,
+            "messages": build_messages(sample),
+            self.params.max_tokens_field: config.max_new_tokens,
+            "temperature": max(0.0, config.temperature),
+            "seed": config.seed,
+        }
+        if config.top_p < 1.0:
+            body["top_p"] = config.top_p
+        body.update(self.params.extra_body)
+        return body
+
+    def _try(self, body: dict[str, Any]) -> dict[str, Any]:
+        import requests
+
+        headers = {"Content-Type": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        url = f"{self.base_url}/chat/completions"
+        try:
+            r = self._session().post(
+                url,
+                json=body,
+                headers=headers,
+                timeout=(self.params.connect_timeout_s, self.params.timeout_s),
+            )
+        except requests.Timeout:
+            raise _Retryable(f"timeout after {self.params.timeout_s:g}s") from None
+        except requests.ConnectionError as e:
+            raise _Retryable(f"connection error: {type(e).__name__}") from None
+        if r.status_code in RETRY_STATUS or r.status_code >= 500:
+            raise _Retryable(f"HTTP {r.status_code}", parse_retry_after(r.headers.get("Retry-After")))
+        if r.status_code >= 400:
+            raise BackendError(f"HTTP {r.status_code} from {url}: {self._redact(r.text[:300])}")
+        try:
+            data = r.json()
+            msg = data["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Retryable("malformed JSON in the response") from None
+        return data | {"_message": msg}
+
+    def _wait_s(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.params.max_retry_after_s)
+        cap = min(self.params.backoff_max_s, self.params.backoff_base_s * (2**attempt))
+        return random.uniform(cap / 2, cap)
+
+    def _one(self, sample: Sample, config: GenerationConfig) -> Response:
+        t0 = time.perf_counter()
+        try:
+            body = self._body(sample, config)
+        except Exception as e:  # noqa: BLE001 - e.g. an unencodable image
+            return Response(sample_id=sample.id, text="", error=f"request: {type(e).__name__}: {e}"[:500])
+        last = ""
+        for attempt in range(self.params.max_retries + 1):
+            try:
+                data = self._try(body)
+            except _Retryable as e:
+                last = str(e)
+                if attempt == self.params.max_retries:
+                    break
+                wait = self._wait_s(attempt, e.wait_s)
+                log.warning(
+                    "%s: %s for sample %s; retry %d/%d in %.2fs",
+                    self.base_url, last, sample.id, attempt + 1, self.params.max_retries, wait,
+                )  # fmt: skip
+                time.sleep(wait)
+                continue
+            except BackendError as e:
+                return Response(
+                    sample_id=sample.id, text="", latency_s=time.perf_counter() - t0, error=str(e)
+                )
+            self._served_model = self._served_model or data.get("model")
+            usage = data.get("usage") or {}
+            return Response(
+                sample_id=sample.id,
+                text=(data["_message"].get("content") or "").strip(),
+                latency_s=time.perf_counter() - t0,
+                n_output_tokens=usage.get("completion_tokens"),
+                meta={"finish_reason": data["choices"][0].get("finish_reason"), "attempts": attempt + 1},
+            )
+        return Response(
+            sample_id=sample.id,
+            text="",
+            latency_s=time.perf_counter() - t0,
+            error=self._redact(
+                f"{self.base_url}: {last} (gave up after {self.params.max_retries + 1} tries)"
+            ),
+        )
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:
+        """One Response per sample, in order; at most ``concurrency`` requests in flight."""
+        if not samples:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.params.concurrency, len(samples))) as pool:
+            return list(pool.map(lambda s: self._one(s, config), samples))

@@ -1,0 +1,1 @@
+"""Local test servers (real HTTP, no network): ``openai_server.FakeOpenAIServer``."""
