@@ -1,0 +1,128 @@
+"""Shared parts of the dataset loaders: checksums, layout errors, CSV/JSON reading, image loading.
+
+A loader reads files from a local path. Every file it reads (data and images) goes into one ``Checksum``
+(sha256 over ``relative path + sha256 of bytes``, sorted, so the value does not depend on reading order).
+A missing file gives a ``DatasetError`` naming the path and the expected layout (a short tree); a malformed
+row gives ``file:line``; a corrupt or missing image is skipped and recorded, and loading goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from baselines.base import DatasetError
+from baselines.imaging import ImageLoadError, load_image
+
+
+class Checksum:
+    """sha256 over (relative path, content hash) of every file read, independent of reading order."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._entries: dict[str, str] = {}
+
+    def add(self, path: Path, data: bytes | None = None) -> bytes:
+        """Record a file (its bytes are read unless given) and return the bytes."""
+        if data is None:
+            data = path.read_bytes()
+        try:
+            rel = path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            rel = path.name
+        self._entries[rel] = hashlib.sha256(data).hexdigest()
+        return data
+
+    def hexdigest(self) -> str:
+        """The combined checksum, prefixed ``sha256:``."""
+        h = hashlib.sha256()
+        for rel in sorted(self._entries):
+            h.update(f"{rel}\t{self._entries[rel]}\n".encode())
+        return "sha256:" + h.hexdigest()
+
+
+def layout_error(dataset: str, problem: str, path: Path, layout: str) -> DatasetError:
+    """A DatasetError naming what is wrong, where, and the layout the loader expects."""
+    return DatasetError(
+        f"{dataset}: {problem}: {path}\nExpected layout (give the top folder with --dataset {dataset}:<path>"
+        f" or --set dataset.path=<path>):\n{layout.rstrip()}"
+    )
+
+
+def require(path: Path, dataset: str, layout: str, *, kind: str = "file") -> Path:
+    """``path`` if it exists as a file (or folder), else a layout error."""
+    ok = path.is_file() if kind == "file" else path.is_dir()
+    if not ok:
+        raise layout_error(dataset, f"missing {kind}", path, layout)
+    return path
+
+
+def read_csv(
+    path: Path, required: Iterable[str], dataset: str, checksum: Checksum
+) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file as (line number, row dict); a missing column or short row names file:line."""
+    data = checksum.add(path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not UTF-8 text ({e})") from None
+    reader = csv.DictReader(text.splitlines(keepends=True))
+    header = reader.fieldnames or []
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DatasetError(f"{path}:1: missing column(s) {missing}; found {header}")
+    rows = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if None in row or any(row.get(c) is None for c in header):
+                raise DatasetError(
+                    f"{path}:{line}: row has {len(row) - (None in row)} fields, expected {len(header)}"
+                )
+            rows.append((line, row))
+    except csv.Error as e:
+        raise DatasetError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None
+    return rows
+
+
+def read_json(path: Path, dataset: str, checksum: Checksum) -> Any:
+    """A JSON file; a syntax error names file:line."""
+    data = checksum.add(path)
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path}:{e.lineno}: malformed JSON ({e.msg})") from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not UTF-8 text ({e})") from None
+
+
+def field(row: dict[str, Any], key: str, where: str, *, kind: type | tuple[type, ...] = str) -> Any:
+    """``row[key]`` checked for presence and type; otherwise a DatasetError naming ``where``."""
+    if key not in row:
+        raise DatasetError(f"{where}: missing field {key!r}")
+    value = row[key]
+    if not isinstance(value, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        expected = " or ".join(k.__name__ for k in kinds)
+        raise DatasetError(f"{where}: field {key!r} should be {expected}, got {type(value).__name__}")
+    return value
+
+
+def load_images(
+    paths: list[Path], sample_id: str, checksum: Checksum, skipped: list[dict[str, str]]
+) -> tuple | None:
+    """The images as RGB PIL images, or None (with a ``skipped`` record) when one is missing or corrupt."""
+    images = []
+    for p in paths:
+        try:
+            if p.is_file():
+                checksum.add(p)
+            images.append(load_image(p))
+        except ImageLoadError as e:
+            skipped.append({"id": sample_id, "path": str(p), "error": str(e)})
+            return None
+    return tuple(images)
