@@ -1,0 +1,197 @@
+"""AdaShield-A (Wang et al., ECCV 2024): a pool of defender-refined prompts, retrieved per input.
+
+Training (once per wrapped model, at ``wrap`` time; see ``_adashield_train`` for the loop and its documented
+fix of the official loop bug, BASELINES.md §18.6): the harmful samples of ``train_dataset`` are attacked with
+``train_attack`` (default: the evaluation attack), split per scenario by a hash of their ids into train /
+validation / held-out parts (the official split file was not published with contents), and each training
+sample's prompt is refined by the defender (``defender="target"``: the protected model itself; the paper's
+default is Vicuna-13B-v1.5, e.g. ``defender=hf:lmsys/vicuna-13b-v1.5``). Accepted prompts form the pool; it can be
+saved to / loaded from ``pool_path`` (JSON).
+
+Inference: each input is embedded (offline stand-in for CLIP ViT-B/32: image thumbnail + hashed words, see
+``_adashield_train.embed``) and the pool prompt of the most similar entry (cosine; first on ties, where the
+code breaks ties at random) is combined with the query as AdaShield-S does. The paper's threshold beta ("below
+it no defense prompt is used") has no published value and is absent from the released script: ``beta=None``
+(default) always applies the nearest prompt; with a number, inputs below it get no prompt (or the static one,
+``below_beta="static"``). An empty pool falls back to the static prompt. ``Response.meta["adashield"]`` says
+which prompt was used and whether the input was one of the training samples.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from baselines import registry
+from baselines.base import Defense, Model
+from baselines.defenses._adashield_train import PoolEntry, TrainReport, embed, refine, split_by_scenario
+from baselines.defenses._wrapper import WrappedModel, with_meta
+from baselines.defenses.adashield_s import combine, static_defense_prompt
+from baselines.registry import register
+from baselines.types import GenerationConfig, Response, Sample
+
+
+@register("defense")
+class AdashieldA(Defense):
+    """AdaShield-A: defender-refined prompt pool + retrieval by input similarity."""
+
+    paper_id = "2024-wang-adashield"
+    summary = "AdaShield-A: defender LLM refines prompts per scenario; the nearest pool prompt is applied"
+
+    class Params(BaseModel, extra="forbid"):
+        """AdaShield-A parameters (defaults from ``main_qureyrelated.py`` where it has them)."""
+
+        defender: str = Field(
+            "target", description="defender model: 'target' (the protected model) or a spec"
+        )
+        defender_base_url: str | None = Field(None, description="endpoint of an openai:<model> defender")
+        n_iterations: int = Field(4, ge=0, description="refinement rounds per training sample")
+        alpha: float = Field(0.8, description="validation refusal ratio needed to accept a prompt")
+        max_attempts: int = Field(5, ge=1, description="defender attempts to return parseable JSON")
+        defender_temperature: float = Field(1.0, description="defender sampling temperature")
+        defender_top_p: float = Field(0.9, description="defender top_p")
+        defender_max_new_tokens: int = Field(500, description="defender max_n_tokens")
+        target_max_new_tokens: int = Field(128, description="target answer length during training")
+        train_dataset: str = Field("bundled", description="dataset whose harmful samples train the pool")
+        train_attack: str | None = Field(
+            None, description="attack applied to training samples (None = `attack`)"
+        )
+        train_fraction: float = Field(
+            0.3, description="per-scenario share of harmful samples used for training"
+        )
+        valid_fraction: float = Field(0.2, description="per-scenario share used for validation")
+        pool_path: str | None = Field(None, description="JSON pool to load if it exists, else to write")
+        beta: float | None = Field(None, description="similarity threshold; None = always use the nearest")
+        below_beta: Literal["none", "static"] = Field("none", description="prompt below beta: none or static")
+        mode: Literal["repeat", "cogvlm", "prepend", "append"] = Field("repeat", description="as AdaShield-S")
+        seed: int = Field(0, description="defender sampling seed")
+        attack: str = Field(
+            "figstep", description="attack this defense is evaluated against by `mllm-safety run`"
+        )
+
+    def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self._trained: dict[int, tuple[list[PoolEntry], TrainReport | None, list[str]]] = {}
+
+    def training_samples(self, model: Model) -> tuple[list[Sample], list[Sample]]:
+        """(train, valid) attacked harmful samples from ``train_dataset``."""
+        p = self.params
+        data = registry.get("dataset", p.train_dataset)().load()
+        train, valid = split_by_scenario(data.samples, p.train_fraction, p.valid_fraction)
+        attack = registry.get("attack", p.train_attack or p.attack)()
+        attacked = attack.apply(train + valid, model)
+        return attacked[: len(train)], attacked[len(train) :]
+
+    def build_pool(
+        self, model: Model, train: Sequence[Sample], valid: Sequence[Sample]
+    ) -> tuple[list[PoolEntry], TrainReport]:
+        """Run the refinement loop with the configured defender."""
+        p = self.params
+        if p.defender == "target":
+            defender = model
+        else:
+            from baselines.models import load_model
+
+            defender = load_model(p.defender, base_url=p.defender_base_url)
+        return refine(
+            model,
+            defender,
+            train,
+            valid,
+            static_prompt=static_defense_prompt(),
+            mode=p.mode,
+            n_iterations=p.n_iterations,
+            alpha=p.alpha,
+            max_attempts=p.max_attempts,
+            target_config=GenerationConfig(max_new_tokens=p.target_max_new_tokens, seed=p.seed),
+            defender_config=GenerationConfig(
+                max_new_tokens=p.defender_max_new_tokens,
+                temperature=p.defender_temperature,
+                top_p=p.defender_top_p,
+                seed=p.seed,
+            ),
+        )
+
+    def pool_for(self, model: Model) -> tuple[list[PoolEntry], TrainReport | None, list[str]]:
+        """The pool for ``model`` (loaded, or trained once and cached), its report and the training ids."""
+        key = id(model)
+        if key not in self._trained:
+            path = Path(self.params.pool_path) if self.params.pool_path else None
+            if path is not None and path.exists():
+                doc = json.loads(path.read_text(encoding="utf-8"))
+                pool = [PoolEntry(**e) for e in doc["pool"]]
+                self._trained[key] = (pool, None, list(doc.get("train_ids", [])))
+            else:
+                train, valid = self.training_samples(model)
+                pool, report = self.build_pool(model, train, valid)
+                ids = [s.id for s in train]
+                if path is not None:
+                    doc = {"pool": [asdict(e) for e in pool], "train_ids": ids, "report": asdict(report)}
+                    tmp = path.with_suffix(path.suffix + ".tmp")
+                    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+                    tmp.replace(path)
+                self._trained[key] = (pool, report, ids)
+        return self._trained[key]
+
+    def wrap(self, model: Model) -> Model:
+        """The model with retrieved defense prompts (trains the pool first if needed)."""
+        pool, report, ids = self.pool_for(model)
+        return _RetrievalModel(model, self, pool, report, ids)
+
+
+def retrieve(pool: Sequence[PoolEntry], sample: Sample) -> tuple[int, float]:
+    """Index and cosine similarity of the pool entry nearest to ``sample`` (first index on ties)."""
+    mat = np.array([e.embedding for e in pool])
+    sims = mat @ embed(sample)
+    best = int(np.argmax(sims))
+    return best, float(sims[best])
+
+
+class _RetrievalModel(WrappedModel):
+    def __init__(self, inner: Model, defense: AdashieldA, pool, report, train_ids) -> None:  # noqa: ANN001
+        super().__init__(inner, defense)
+        self.pool, self.report, self.train_ids = pool, report, set(train_ids)
+
+    def info(self) -> dict[str, Any]:
+        """Inner info plus the pool's size, scenarios and training sample ids."""
+        info = super().info()
+        info["defenses"][-1]["pool"] = {
+            "size": len(self.pool),
+            "scenarios": sorted({e.scenario for e in self.pool}),
+            "train_ids": sorted(self.train_ids),
+        }
+        return info
+
+    def choose(self, sample: Sample) -> tuple[str | None, dict[str, Any]]:
+        """The defense prompt for one input (or None) and what was decided."""
+        p = self.params
+        if not self.pool:
+            return static_defense_prompt(), {"prompt": "static", "reason": "empty pool"}
+        k, sim = retrieve(self.pool, sample)
+        meta = {
+            "similarity": round(sim, 6),
+            "entry": self.pool[k].sample_id,
+            "scenario": self.pool[k].scenario,
+        }
+        if p.beta is not None and sim < p.beta:
+            if p.below_beta == "static":
+                return static_defense_prompt(), {**meta, "prompt": "static"}
+            return None, {**meta, "prompt": "none"}
+        return self.pool[k].prompt, {**meta, "prompt": "pool"}
+
+    def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:
+        """One batched call with each input's retrieved prompt."""
+        sent, metas = [], []
+        for s in samples:
+            prompt, meta = self.choose(s)
+            meta["in_training"] = s.id in self.train_ids
+            sent.append(s if prompt is None else s.with_(text=combine(s.text, prompt, self.params.mode)))
+            metas.append(meta)
+        out = self.inner.generate(sent, config)
+        return [with_meta(r, "adashield", m) for r, m in zip(out, metas, strict=True)]
