@@ -67,8 +67,9 @@ _LETTERS = {
 }
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _JOURNAL_HINTS = re.compile(
-    r"\b(transactions|journal|letters|tpami|tmlr|tifs|tdsc|ijcv|jmlr|pattern recognition|neurocomputing"
-    r"|nature|science|information fusion|acm computing surveys|csur)\b",
+    r"\b(transactions|journal|letters|tpami|tmlr|tifs|tdsc|ijcv|jmlr|pattern recognition|pr|neurocomputing"
+    r"|tmm|tip|tcsvt|tnnls|tkde|tacl|tomm|tist|ieee access|nature|science|information fusion"
+    r"|acm computing surveys|csur)\b",
     re.IGNORECASE,
 )
 _PREPRINT = re.compile(r"^\s*(arxiv|corr|preprint)\b", re.IGNORECASE)

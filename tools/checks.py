@@ -275,11 +275,17 @@ class _Checker:
             self.scan.catalog.result_paths[result.run_id] = path
 
 
-def scan(root: Path, *, full: bool = True, registry_names_: set[str] | None = None) -> Scan:
-    """Read every catalog file under ``root``; with ``full`` also run the cross-file rules."""
-    names = registry_names_
+def scan(
+    root: Path, *, full: bool = True, registry_names_: set[str] | None = None, check_registry: bool = True
+) -> Scan:
+    """Read every catalog file under ``root``; with ``full`` also run the cross-file rules.
+
+    ``check_registry=False`` skips the baseline-name rule (for exports, whose content does not depend on
+    which baselines are implemented).
+    """
+    names = registry_names_ if check_registry else None
     warning = None
-    if full and names is None:
+    if full and check_registry and names is None:
         names, warning = registry_names()
     checker = _Checker(root, full, names)
     if warning:

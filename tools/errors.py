@@ -1,4 +1,4 @@
-"""Turn pydantic validation errors into located, actionable catalog messages (file:line: what (how to fix))."""
+"""Turn pydantic validation errors into located, actionable messages (file:line: what (how to fix))."""
 
 from __future__ import annotations
 
