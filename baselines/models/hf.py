@@ -62,14 +62,15 @@ class HFModel(Model):
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         super().__init__(params)
+        self.hf_params: HFParams = self.params  # what was loaded (the organism sets its own)
         self._load()
 
     # -- loading -------------------------------------------------------------------------------------------
     def _load(self) -> None:
         from baselines.models._hf_load import load_model_and_processor, resolve_revision
 
-        self.model, self.processor = load_model_and_processor(self.params)
-        self.revision = resolve_revision(self.model, self.params.id, self.params.revision)
+        self.model, self.processor = load_model_and_processor(self.hf_params)
+        self.revision = resolve_revision(self.model, self.hf_params.id, self.hf_params.revision)
         self._white_box: WhiteBox | None = None
 
     @property
@@ -82,8 +83,8 @@ class HFModel(Model):
         cfg = self.model.config
         return {
             "backend": self.name,
-            "id": self.params.id,
-            "requested_revision": self.params.revision,
+            "id": self.hf_params.id,
+            "requested_revision": self.hf_params.revision,
             "revision": self.revision,
             "model_type": cfg.model_type,
             "architecture": type(self.model).__name__,
