@@ -170,3 +170,64 @@ def test_runs_on_hf_backend_tiny_llava_unparseable_is_unjudged(tiny_llava_dir) -
     # random weights (seeded): the answer is gibberish, not Yes/No, so each pair is unjudged with an error
     assert all(x.success is None and x.refused is None for x in v)
     assert all(x.error.startswith("unparseable judge answer") for x in v)
+
+
+def test_openai_backend_sees_image_and_exact_prompt_errors_unjudged() -> None:
+    """Through a real local HTTP server speaking chat completions: data URL, exact text, 500 -> unjudged."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep test output quiet
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append(body)
+            text = next(p["text"] for p in body["messages"][-1]["content"] if p["type"] == "text")
+            if "lock 1" in text:
+                self.send_response(500)
+                self.end_headers()
+                return
+            answer = "Yes" if "lock 0" in text else "Perhaps"
+            payload = json.dumps(
+                {
+                    "model": body["model"],
+                    "choices": [
+                        {"message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+                    ],
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        judge = LLMJudge(
+            {
+                "model": "openai:judge-model",
+                "base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
+                "model_params": {"max_retries": 0},
+            }
+        )
+        samples, responses = _pairs(3)
+        v = judge.judge(samples, responses)
+    finally:
+        server.shutdown()
+    assert len(received) == 3
+    first = next(b for b in received if "lock 0" in json.dumps(b))
+    parts = first["messages"][-1]["content"]
+    urls = [p["image_url"]["url"] for p in parts if p["type"] == "image_url"]
+    assert len(urls) == 1 and urls[0].startswith("data:image/png;base64,")
+    text = next(p["text"] for p in parts if p["type"] == "text")
+    assert text == judge.build_prompt(samples[0], responses[0])
+    assert v[0].success is True and v[0].reason == "yes"
+    assert v[1].success is None and v[1].error  # HTTP 500 -> unjudged, counted, no keyword fallback
+    assert v[2].success is None and v[2].error.startswith("unparseable judge answer")
