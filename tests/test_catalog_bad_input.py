@@ -251,3 +251,32 @@ def test_missing_root_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
     code, text = check(tmp_path / "nope", capsys)
     assert code == 2
     assert "no catalog at" in text and "--root" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (GOOD + "1: x\n", ":6: key '1' is not a name"),
+        (GOOD + "notes: a\x01b\n", ":6: the file contains the control character U+0001"),
+        (
+            GOOD + "---\nid: 2024-doe-other\n",
+            ":6: malformed YAML: expected a single document in the stream but found another document (a catalog file holds one YAML document",
+        ),
+        ("hello\n", ":1: the file is a single str value, not a mapping"),
+        (GOOD + "links: https://x.org\n", ":6: links: expected a mapping of fields, got 'https://x.org'"),
+        (GOOD + "authors2: []\n", ":6: unknown field 'authors2' (did you mean 'authors'?"),
+        ("a: " + "[" * 2000 + "]" * 2000 + "\n", ":1: malformed YAML"),
+    ],
+)
+def test_more_bad_files(root: Path, capsys: pytest.CaptureFixture, content: str, expected: str) -> None:
+    write(root, "2024-doe-example.yaml", content)
+    code, text = check(root, capsys)
+    assert code == 1
+    assert "2024-doe-example.yaml" + expected in text
+
+
+def test_tab_indentation(root: Path, capsys: pytest.CaptureFixture) -> None:
+    write(root, "2024-doe-example.yaml", GOOD + "attack:\n\ttechniques: [typographic]\n")
+    code, text = check(root, capsys)
+    assert code == 1
+    assert "2024-doe-example.yaml:7: malformed YAML" in text and "(indent with spaces, not tabs)" in text

@@ -64,10 +64,13 @@ def _describe(err: dict[str, Any], model: type[BaseModel], data: Any) -> tuple[s
     if kind == "missing":
         owner = model_at(model, loc[:-1])
         info = owner.model_fields.get(str(loc[-1])) if owner else None
-        desc = f" ({info.description})" if info and info.description else ""
+        desc = f": {info.description}" if info and info.description else ""
         return f"missing required field {name!r}", f"add '{loc[-1]}:'{desc}", loc
     if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{name}: expected text, got the number {value!r}", "put the value in quotes, as written", loc
+    if kind in ("dict_type", "model_type") and not isinstance(value, dict):
+        hint = f"write '{loc[-1]}:' followed by indented 'name: value' lines" if loc else None
+        return f"{name}: expected a mapping of fields, got {value!r}", hint, loc
     if kind == "list_type" and isinstance(value, str):
         return f"{name}: expected a list, got {value!r}", f"write '{loc[-1]}: [{value}]'", loc
     if kind == "string_pattern_mismatch":

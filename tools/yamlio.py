@@ -87,14 +87,24 @@ def parse_yaml(text: str) -> YamlDoc:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
         what = " ".join(p for p in (e.context, e.problem) if p)
+        hint = "check the indentation, the colons and the quoting around this line"
+        lines = text.splitlines()
+        if "single document" in what:
+            hint = "a catalog file holds one YAML document; remove the extra '---' line"
+        elif line and line <= len(lines) and "\t" in lines[line - 1]:
+            hint = "indent with spaces, not tabs"
+        raise YamlProblem(line, f"malformed YAML: {what}", hint) from None
+    except yaml.reader.ReaderError as e:
+        line = text[: e.position].count("\n") + 1
         raise YamlProblem(
-            mark.line + 1 if mark else None,
-            f"malformed YAML: {what}",
-            "check the indentation, the colons and the quoting around this line",
+            line,
+            f"the file contains the control character {_codepoint(e.character)}",
+            "remove it; only printable text is allowed",
         ) from None
-    except yaml.YAMLError as e:
-        raise YamlProblem(None, f"malformed YAML: {e}", "remove control characters from the file") from None
+    except yaml.YAMLError as e:  # pragma: no cover - the reader/parser errors above cover libyaml's errors
+        raise YamlProblem(None, f"malformed YAML: {e}", "check the file") from None
     finally:
         loader.dispose()
     if node is None:
@@ -103,6 +113,10 @@ def parse_yaml(text: str) -> YamlDoc:
         return YamlDoc(_build(node, set()), node)
     except RecursionError:
         raise YamlProblem(_line(node), "the YAML is nested too deeply", "catalog files are shallow") from None
+
+
+def _codepoint(char: int | str) -> str:
+    return f"U+{char if isinstance(char, int) else ord(char):04X}"
 
 
 def _line(node: Node) -> int:
@@ -144,6 +158,12 @@ def _build(node: Node, seen: set[int]) -> Any:
                     "write each field as 'name: value'",
                 )
             key = _build(key_node, seen)
+            if not isinstance(key, str):
+                raise YamlProblem(
+                    _line(key_node),
+                    f"key {key_node.value!r} is not a name",
+                    "field names are words such as 'title'; quote the key if it really is text",
+                )
             if key in out:
                 raise YamlProblem(
                     _line(key_node),
