@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from baselines.base import BackendError
+
 _WORD = re.compile(r"\w+|[^\w\s]")
 TRUNCATE = 100
 
@@ -53,7 +55,7 @@ def spacy_similarity(model: str = "en_core_web_md") -> Callable[[str, str], floa
 
         nlp = spacy.load(model)
     except (ImportError, OSError) as e:
-        raise RuntimeError(
+        raise BackendError(
             f"jailguard similarity='spacy' needs spaCy and its model {model!r} installed locally "
             f"(pip install spacy, then install the {model} package); or use similarity='bow'. ({e})"
         ) from None
