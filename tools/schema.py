@@ -134,6 +134,9 @@ class Paper(Strict):
     date: str = Field(description="first public version, YYYY-MM or YYYY-MM-DD")
     venue: str | None = Field(None, description="publication venue, e.g. 'ECCV 2024'; null for preprints")
     arxiv: str | None = Field(None, pattern=ARXIV_RE, description="arXiv id without version, e.g. 2311.05608")
+    arxiv_class: str | None = Field(
+        None, pattern=r"^[a-z\-]+(\.[A-Za-z\-]+)?$", description="primary arXiv category, e.g. cs.CV"
+    )
     abstract: str | None = None
     links: Links = Field(default_factory=Links)
     category: Category
