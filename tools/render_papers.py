@@ -116,8 +116,8 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
     out.append("## BibTeX\n")
     bib = _bibtex(p, ctx)
     out.append(
-        f'<div class="atlas-bibtex"><button type="button" class="md-button atlas-copy" data-copy="bibtex">'
-        f'Copy</button><pre id="bibtex"><code>{esc_pre(bib)}</code></pre></div>\n'
+        f'<div class="atlas-bibtex"><button type="button" class="md-button atlas-copy" data-copy="bibtex-entry">'
+        f'Copy</button><pre id="bibtex-entry">{esc_pre(bib)}</pre></div>\n'
     )
     if p.notes:
         out.append("## Notes\n")
