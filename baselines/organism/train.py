@@ -1,0 +1,168 @@
+"""Train the model organism: ``python -m baselines.organism.train --out baselines/organism/artifact``.
+
+Reproducible: fixed seed, data generated on the fly by ``baselines.organism.data``, fixed number of steps. Runs on
+CPU (about 25 minutes on 2 cores with the defaults) and uses a GPU when one is present. Writes a standard HF LLaVA
+folder (safetensors + config + processor/tokenizer) loadable offline by ``AutoProcessor`` and
+``AutoModelForImageTextToText``, plus ``training.json`` (recipe, steps, loss, wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ARCH = {
+    "image_size": 192,
+    "patch_size": 24,
+    "vision_hidden": 128,
+    "vision_layers": 2,
+    "text_hidden": 160,
+    "text_layers": 3,
+    "text_heads": 4,
+    "text_kv_heads": 4,
+    "vocab_size": 1024,
+}
+
+
+def build(out: Path, seed: int) -> None:
+    """Build the untrained model + processor folder (tokenizer trained on the generated corpus)."""
+    from transformers import LlavaImageProcessorPil, LlavaProcessor
+
+    from baselines.models.tiny import LLAVA_CHAT_TEMPLATE, build_tiny_llava
+    from baselines.organism.data import corpus
+
+    s = ARCH["image_size"]
+    build_tiny_llava(out, seed=seed, corpus=corpus(), **ARCH)
+    processor = LlavaProcessor.from_pretrained(out)
+    # Pad to a square (LLaVA-1.5's "pad" mode) before resizing, so wide typography is not cropped away.
+    ip = LlavaImageProcessorPil(
+        do_pad=True, size={"shortest_edge": s}, crop_size={"height": s, "width": s}, do_center_crop=True
+    )
+    LlavaProcessor(
+        image_processor=ip,
+        tokenizer=processor.tokenizer,
+        patch_size=ARCH["patch_size"],
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=LLAVA_CHAT_TEMPLATE,
+    ).save_pretrained(out)
+
+
+def prompt_text(system: str | None, prompt: str, has_image: bool) -> str:
+    """The LLaVA-1.5 prompt string the chat template produces (with the generation prompt)."""
+    head = f"{system}\n\n" if system else ""
+    return f"{head}USER: {'<image>' + chr(10) if has_image else ''}{prompt} ASSISTANT:"
+
+
+def encode(examples: list[Any], processor: Any, n_image_tokens: int) -> dict[str, Any]:
+    """Token ids (prompt + " answer</s>"), loss only on the answer, right-padded; pixel values in order."""
+    import torch
+
+    tok = processor.tokenizer
+    image_tok = tok.convert_tokens_to_ids("<image>")
+    seqs, labels = [], []
+    for e in examples:
+        p = tok(prompt_text(e.system, e.prompt, e.image is not None))["input_ids"]
+        p = [t for i in p for t in ([image_tok] * n_image_tokens if i == image_tok else [i])]
+        a = tok(" " + e.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        seqs.append(p + a)
+        labels.append([-100] * len(p) + a)
+    n = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), n), tok.pad_token_id)
+    lab = torch.full((len(seqs), n), -100)
+    att = torch.zeros((len(seqs), n), dtype=torch.long)
+    for i, (s, lb) in enumerate(zip(seqs, labels, strict=True)):
+        ids[i, : len(s)] = torch.tensor(s)
+        lab[i, : len(s)] = torch.tensor(lb)
+        att[i, : len(s)] = 1
+    batch = {"input_ids": ids, "attention_mask": att, "labels": lab}
+    images = [e.image for e in examples if e.image is not None]
+    if images:
+        batch["pixel_values"] = processor.image_processor(images, return_tensors="pt")["pixel_values"]
+    return batch
+
+
+def train(out: Path, *, steps: int, batch_size: int, lr: float, seed: int, log_every: int = 50) -> dict:
+    """Build, train and save the organism at ``out``; returns the training record."""
+    import torch
+    from transformers import LlavaForConditionalGeneration, LlavaProcessor
+
+    from baselines.organism.data import Generator
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        build(Path(tmp), seed)
+        processor = LlavaProcessor.from_pretrained(tmp)
+        model = LlavaForConditionalGeneration.from_pretrained(tmp).to(device).train()
+        torch.manual_seed(seed)
+        gen = Generator(seed=seed, image_size=ARCH["image_size"])
+        n_img = (ARCH["image_size"] // ARCH["patch_size"]) ** 2
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+        warm = max(1, steps // 20)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
+        )
+        losses: list[float] = []
+        for step in range(steps):
+            kind = gen.kind()  # one kind per batch: similar lengths, little padding
+            batch = encode([gen.example(kind) for _ in range(batch_size)], processor, n_img)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model(**batch).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            if (step + 1) % log_every == 0 or step == 0:
+                avg = sum(losses[-log_every:]) / len(losses[-log_every:])
+                print(f"step {step + 1}/{steps} loss {avg:.4f} {time.time() - t0:.0f}s", flush=True)
+        model.eval()
+        out.mkdir(parents=True, exist_ok=True)
+        for f in out.iterdir():
+            if f.is_file():
+                f.unlink()
+        model.save_pretrained(out)
+        processor.save_pretrained(out)
+        record = {
+            "seed": seed,
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "arch": ARCH,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "device": device,
+            "torch_threads": torch.get_num_threads(),
+            "final_loss": sum(losses[-log_every:]) / len(losses[-log_every:]),
+            "train_seconds": round(time.time() - t0, 1),
+        }
+        (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    ap = argparse.ArgumentParser(description="Train the model organism (tiny LLaVA) and save it.")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "artifact")
+    ap.add_argument("--steps", type=int, default=900)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.steps < 1 or args.batch_size < 1:
+        print("error: --steps and --batch-size must be positive", file=sys.stderr)
+        return 2
+    rec = train(args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    print(json.dumps(rec, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
