@@ -176,3 +176,13 @@ def test_render_is_deterministic(tmp_path: Path) -> None:
     a = render_site(make_ctx(load_catalog(root, check=False), BASELINES))
     b = render_site(make_ctx(load_catalog(root, check=False), BASELINES))
     assert a == b
+
+
+def test_docs_cli_rejects_a_missing_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.cli import main
+
+    assert (
+        main(["docs", "build", "--catalog", str(tmp_path / "nope"), "--site-dir", str(tmp_path / "s")]) == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
