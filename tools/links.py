@@ -1,0 +1,165 @@
+"""Check every URL of the catalog: concurrently, with timeouts and retries; HEAD first, GET when refused.
+
+A link is *dead* when it answers 404/410 (or another 4xx other than 429), keeps answering 5xx/429, or keeps
+failing to connect or timing out after the retries. A 301/308 answer is a *permanent redirect*: the link
+works, but the file should name the new address. Temporary redirects (302/303/307) are followed silently.
+Each problem names the file, the line and the field (``links.code``, ``terms[3].url``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin
+
+import requests
+
+from tools.arxiv import USER_AGENT, retry_after_seconds
+from tools.catalog import Catalog, CatalogIssue
+
+HEAD_REFUSED = frozenset({403, 405, 501})
+PERMANENT = frozenset({301, 308})
+TEMPORARY = frozenset({302, 303, 307})
+RETRY = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class LinkUse:
+    """Where a URL appears: the file, the field and the location inside the file's data."""
+
+    url: str
+    path: Path
+    field: str
+    loc: tuple
+
+
+@dataclass
+class LinkStatus:
+    """The outcome of checking one URL."""
+
+    url: str
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    redirect_to: str | None = None  # the new address of a permanent redirect
+    method: str = "HEAD"
+    attempts: int = 0
+    retry_after: str | None = None  # the Retry-After header of a 429/503 answer
+
+
+def catalog_links(catalog: Catalog) -> list[LinkUse]:
+    """Every URL of the catalog: the papers' links and the vocabulary terms' urls, in file order."""
+    uses = []
+    for pid, paper in catalog.papers.items():
+        for name, url in paper.links.model_dump().items():
+            if url:
+                uses.append(LinkUse(url, catalog.paper_path(pid), f"links.{name}", ("links", name)))
+    for stem, vocab in catalog.vocab.items():
+        for i, term in enumerate(vocab.terms):
+            if term.url:
+                path = catalog.root / "vocab" / f"{stem}.yaml"
+                uses.append(LinkUse(term.url, path, f"terms[{i}].url ({term.id})", ("terms", i, "url")))
+    return uses
+
+
+class LinkChecker:
+    """Checks URLs with a shared requests session; ``sleep`` is injectable for tests."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 10.0,
+        retries: int = 2,
+        backoff_s: float = 1.0,
+        max_redirects: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self.max_redirects, self.sleep = max_redirects, sleep
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def _request(self, method: str, url: str) -> requests.Response:
+        resp = self.session.request(method, url, timeout=self.timeout_s, allow_redirects=False, stream=True)
+        resp.close()  # only the status line and headers matter
+        return resp
+
+    def _once(self, url: str) -> LinkStatus:
+        """One attempt: HEAD (GET when HEAD is refused), following redirects by hand."""
+        current, first_permanent = url, None
+        for _hop in range(self.max_redirects + 1):
+            method = "HEAD"
+            resp = self._request("HEAD", current)
+            if resp.status_code in HEAD_REFUSED:
+                method = "GET"
+                resp = self._request("GET", current)
+            code = resp.status_code
+            if code in PERMANENT | TEMPORARY and resp.headers.get("Location"):
+                target = urljoin(current, resp.headers["Location"])
+                if code in PERMANENT and current == url:
+                    first_permanent = target
+                current = target
+                continue
+            ok = 200 <= code < 400
+            status = LinkStatus(url, ok, code, None if ok else f"HTTP {code}", first_permanent, method)
+            if code in RETRY:
+                status.retry_after = resp.headers.get("Retry-After")
+            return status
+        return LinkStatus(url, False, None, f"more than {self.max_redirects} redirects", first_permanent)
+
+    def check(self, url: str) -> LinkStatus:
+        """Check one URL, retrying timeouts, connection errors, 429 and 5xx answers."""
+        status = LinkStatus(url, False)
+        for attempt in range(self.retries + 1):
+            wait = self.backoff_s * (2**attempt)
+            try:
+                status = self._once(url)
+            except requests.Timeout:
+                status = LinkStatus(url, False, None, f"timed out after {self.timeout_s:g} s")
+            except requests.RequestException as e:
+                status = LinkStatus(url, False, None, f"cannot connect ({type(e).__name__})")
+            else:
+                if status.status not in RETRY:
+                    status.attempts = attempt + 1
+                    return status
+                wait = retry_after_seconds(status.retry_after) or wait
+            status.attempts = attempt + 1
+            if attempt < self.retries:
+                self.sleep(min(wait, 60.0))
+        return status
+
+    def check_all(self, urls: Iterable[str], concurrency: int = 8) -> dict[str, LinkStatus]:
+        """Check distinct URLs in a thread pool; maps each URL to its status."""
+        unique = list(dict.fromkeys(urls))
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            return dict(zip(unique, pool.map(self.check, unique), strict=True))
+
+
+def link_issues(uses: list[LinkUse], results: dict[str, LinkStatus]) -> list[CatalogIssue]:
+    """Dead links as errors and permanent redirects as warnings, each located by file, line and field."""
+    from tools.checks import read_doc
+
+    docs: dict[Path, object] = {}
+    issues = []
+    for use in uses:
+        st = results[use.url]
+        if st.ok and not st.redirect_to:
+            continue
+        if use.path not in docs:
+            docs[use.path] = read_doc(use.path)
+        doc = docs[use.path]
+        line = doc.line_of(use.loc) if hasattr(doc, "line_of") else None
+        if not st.ok:
+            why = st.error or f"HTTP {st.status}"
+            msg = f"{use.field}: dead link {use.url} ({why}, {st.attempts} attempt(s))"
+            issues.append(CatalogIssue(use.path, line, msg, "fix or remove the link"))
+        else:
+            msg = f"{use.field}: {use.url} moved permanently to {st.redirect_to}"
+            issues.append(CatalogIssue(use.path, line, msg, "write the new address", "warning"))
+    return issues
