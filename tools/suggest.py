@@ -150,7 +150,7 @@ def suggest(title: str, abstract: str, vocab: dict[str, Vocabulary], *, has_code
     if top <= 0:
         best = "other"
     reasons = [f"category {best}: keyword score " + ", ".join(f"{c} {s:g}" for c, s in ranked)]
-    also = [c for c, s in ranked[1:] if best != "other" and c != "survey" and s >= max(3.0, 0.5 * top)]
+    also = [c for c, s in ranked[1:] if best != "other" and c != "survey" and s >= max(3.0, 0.6 * top)]
     if best == "survey":
         also = []
     text = f"{title}. {abstract}".lower()
@@ -170,6 +170,9 @@ def suggest(title: str, abstract: str, vocab: dict[str, Vocabulary], *, has_code
             terms = _known(found, v)
             if terms:
                 out[fld] = terms
+        if block == "defense" and re.search(r"training.free", text) and "stage" in out:
+            if not set(out.get("kind", [])) & rules.TRAINING_KINDS:  # "training-free" is not training
+                out["stage"] = [t for t in out["stage"] if t != "training"] or ["inference"]
         if block == "evaluation" and from_rules["evaluation"].get("dataset_released"):
             out["dataset_released"] = True
         if out:
