@@ -216,7 +216,8 @@ class ArxivClient:
                 if resp.status_code not in RETRY_STATUSES:
                     raise ArxivError(_error_message(resp))
                 problem = f"arXiv API answered HTTP {resp.status_code}"
-                wait = retry_after_seconds(resp.headers.get("Retry-After")) or backoff
+                after = retry_after_seconds(resp.headers.get("Retry-After"))
+                wait = backoff if after is None else after
             if attempt < self.max_retries:
                 self.sleep(min(max(wait, self.delay_s), self.max_wait_s))
                 self._last_call = None  # the retry wait already spaced the calls

@@ -128,7 +128,8 @@ class LinkChecker:
                 if status.status not in RETRY:
                     status.attempts = attempt + 1
                     return status
-                wait = retry_after_seconds(status.retry_after) or wait
+                after = retry_after_seconds(status.retry_after)
+                wait = wait if after is None else after
             status.attempts = attempt + 1
             if attempt < self.retries:
                 self.sleep(min(wait, 60.0))

@@ -222,7 +222,12 @@ class _Handler(BaseHTTPRequestHandler):
         if name in ("nohead", "forbidden-head"):
             return self._send((405 if name == "nohead" else 403) if head else 200, "ok")
         if name == "slow":
+            with srv.lock:
+                srv.in_flight += 1
+                srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
             time.sleep(srv.slow_s)
+            with srv.lock:
+                srv.in_flight -= 1
             return self._send(200, "late")
         if name == "flaky":
             return self._send(503, "", {"Retry-After": "0"}) if hits == 1 else self._send(200, "ok")
@@ -246,12 +251,15 @@ class FakeArxivServer:
         self.requests: list[ApiRequest] = []
         self.link_hits: dict[str, int] = {}
         self.link_methods: list[tuple[str, str]] = []
+        self.in_flight = self.max_in_flight = 0  # concurrent requests to /links/slow
         self.lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self.api = f"{self.url}/api/query"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def push(self, kind: str, **opts: str) -> None:
         """Queue a fault for the next API request: 503, 429 (retry_after=...), malformed, empty."""
