@@ -25,6 +25,7 @@ HOSTILE = [
     "{: onclick=alert(1) }",
     "</div><div onclick=x>",
     "\\*escaped\\* | a | b |",
+    'it\'s "quoted" & <b>bold</b> &amp; #1 &#x27;',
 ]
 BASELINES = [
     BaselineInfo("attack", "figstep", "2023-gong-figstep", "Typographic jailbreak",
@@ -70,6 +71,10 @@ def test_esc_renders_as_literal_text_in_html_and_markdown(text: str) -> None:
         import html
 
         assert " ".join(text.split()) in html.unescape(shown)
+    # a browser shows exactly the original text (entities are decoded once, never twice)
+    import html as _h
+
+    assert _h.unescape(esc(text)) == " ".join(text.split())
 
 
 def test_esc_pre_keeps_lines_and_drops_blank_lines() -> None:

@@ -175,7 +175,14 @@ def render_category(category: str, papers: list[Paper], ctx: Ctx) -> str:
             f"<td>{facets}</td><td>{code}</td><td>{base}</td>"
             f'<td data-sort="{int(repro)}">{"yes" if repro else ""}</td></tr>'
         )
-    out = [front_matter(title, hide=("toc",)), f"# {title}\n"]
+    out = [front_matter(title, hide=("toc", "navigation")), f"# {title}\n"]
+    others = " · ".join(
+        f"<strong>{esc(CATEGORY_TITLES[c])}</strong>"
+        if c == category
+        else f'<a href="{href(page, category_page(c))}">{esc(CATEGORY_TITLES[c])}</a>'
+        for c in CATEGORY_TITLES
+    )
+    out.append(f'<p class="atlas-muted">{others} · <a href="{href(page, TIMELINE_PAGE)}">Timeline</a></p>\n')
     out.append(
         f"{len(main)} papers whose main category is *{category}*"
         + (f", plus {len(also)} that also cover it" if also else "")

@@ -17,6 +17,15 @@ from collections.abc import Iterable
 # tables, footnotes, escapes, math). Encoded as numeric references, they display unchanged in a browser.
 _MD_SPECIAL = "\\`*_{}[]#!|~^$"
 _MD_TABLE = {ord(c): f"&#{ord(c)};" for c in _MD_SPECIAL}
+# One pass (so that the entities it writes are never escaped again): HTML's five plus Markdown's specials.
+_ESC_TABLE = {
+    **_MD_TABLE,
+    ord("&"): "&amp;",
+    ord("<"): "&lt;",
+    ord(">"): "&gt;",
+    ord('"'): "&quot;",
+    ord("'"): "&#39;",
+}
 
 CATEGORIES: tuple[str, ...] = ("evaluation", "attack", "defense", "survey", "other")
 CATEGORY_TITLES: dict[str, str] = {
@@ -43,8 +52,7 @@ def esc(value: object) -> str:
     """
     if value is None:
         return ""
-    text = " ".join(str(value).split())
-    return html.escape(text, quote=True).translate(_MD_TABLE)
+    return " ".join(str(value).split()).translate(_ESC_TABLE)
 
 
 def esc_paragraphs(value: object) -> str:
@@ -124,7 +132,7 @@ def esc_pre(value: object) -> str:
     if value is None:
         return ""
     lines = [ln.rstrip() for ln in str(value).splitlines() if ln.strip()]
-    return "\n".join(html.escape(ln, quote=True).translate(_MD_TABLE) for ln in lines)
+    return "\n".join(ln.translate(_ESC_TABLE) for ln in lines)
 
 
 def page_url(path: str) -> str:
