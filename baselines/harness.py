@@ -13,6 +13,7 @@ import hashlib
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,7 @@ def judge_batch(
 def make_record(
     condition: str,
     sample: Sample,
+    image_hashes: list[str],
     response: Response,
     verdicts: dict[str, Verdict],
     timings: dict[str, float],
@@ -118,7 +120,7 @@ def make_record(
         "category": sample.category,
         "prompt": sample.text,
         "system": sample.system,
-        "images": sample.image_hashes(),
+        "images": image_hashes,
         "meta": json_safe(dict(sample.meta)),
         "response": response.text,
         "error": response.error,
@@ -142,6 +144,25 @@ def condition_model(cond: Condition, comps: Components) -> Model:
     return comps.defenses[cond.defense].wrap(comps.model) if cond.defense else comps.model
 
 
+def prefetch_safe(attack: Attack | None) -> bool:
+    """Whether ``attack.apply`` may run in the background while the model generates: not for attacks that
+    use the model (white-box attacks, or any attack class that sets ``queries_model = True``)."""
+    if attack is None:
+        return True
+    return not getattr(attack, "queries_model", attack.needs_white_box)
+
+
+def prepare(
+    attack: Attack | None, batch: list[Sample], model: Model
+) -> tuple[list[Sample], list[list[str]], float]:
+    """Attack a batch and hash its images: (attacked samples, image sha256s, seconds spent)."""
+    t0 = time.perf_counter()
+    attacked = attack.apply(batch, model) if attack else list(batch)
+    if len(attacked) != len(batch) or any(a.id != b.id for a, b in zip(attacked, batch, strict=False)):
+        raise RuntimeError(f"attack {attack.name!r} must return one sample per input with the same id")
+    return attacked, [s.image_hashes() for s in attacked], time.perf_counter() - t0
+
+
 def execute(
     config: RunConfig,
     comps: Components,
@@ -154,7 +175,10 @@ def execute(
 ) -> RunOutcome:
     """Run every condition over the selected samples, appending records; return the Result dict.
 
-    ``after_batch(k)`` is called after the k-th batch has been saved (tests inject interruptions there).
+    Pipelined: while the model answers batch k, a worker thread attacks and hashes batch k+1 (for attacks
+    that do not use the model) and writes the records of batch k-1; the worker is drained before returning
+    or raising, so every answered batch is on disk. ``after_batch(k)`` is called after the k-th batch has
+    been judged (tests inject interruptions there).
     """
     from tqdm import tqdm
 
@@ -174,39 +198,50 @@ def execute(
     gen = config.generation_config()
     stats = {"attack_s": 0.0, "generate_s": 0.0, "judge_s": 0.0}
     n_new, n_batches = 0, 0
-    for cond in config.conditions:
-        todo = [s for s in samples if (cond.name, s.id) not in done]
-        if not todo:
-            continue
-        model = condition_model(cond, comps)
-        attack = comps.attacks[cond.attack] if cond.attack else None
-        bar = tqdm(total=len(todo), desc=cond.name, unit="sample", file=sys.stderr, disable=not progress)
-        for start in range(0, len(todo), config.batch_size):
-            batch = todo[start : start + config.batch_size]
-            t0 = time.perf_counter()
-            attacked = attack.apply(batch, comps.model) if attack else list(batch)
-            t1 = time.perf_counter()
-            responses = model.generate(attacked, gen)
-            t2 = time.perf_counter()
-            verdicts = judge_batch(comps.judges, attacked, responses)
-            t3 = time.perf_counter()
-            k = len(batch)
-            timings = {"attack_s": (t1 - t0) / k, "generate_s": (t2 - t1) / k, "judge_s": (t3 - t2) / k}
-            store.append(
-                [
-                    make_record(cond.name, s, r, {j: vs[i] for j, vs in verdicts.items()}, timings)
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness")
+    writes: list[Future] = []
+    try:
+        for cond in config.conditions:
+            todo = [s for s in samples if (cond.name, s.id) not in done]
+            if not todo:
+                continue
+            model = condition_model(cond, comps)
+            attack = comps.attacks[cond.attack] if cond.attack else None
+            batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
+            ahead = prefetch_safe(attack)
+            pending = worker.submit(prepare, attack, batches[0], comps.model) if ahead else None
+            bar = tqdm(total=len(todo), desc=cond.name, unit="sample", file=sys.stderr, disable=not progress)
+            for b, batch in enumerate(batches):
+                attacked, hashes, t_attack = (
+                    pending.result() if ahead else prepare(attack, batch, comps.model)
+                )
+                if ahead and b + 1 < len(batches):
+                    pending = worker.submit(prepare, attack, batches[b + 1], comps.model)
+                t1 = time.perf_counter()
+                responses = model.generate(attacked, gen)
+                t2 = time.perf_counter()
+                verdicts = judge_batch(comps.judges, attacked, responses)
+                t3 = time.perf_counter()
+                k = len(batch)
+                timings = {"attack_s": t_attack / k, "generate_s": (t2 - t1) / k, "judge_s": (t3 - t2) / k}
+                recs = [
+                    make_record(cond.name, s, hashes[i], r, {j: vs[i] for j, vs in verdicts.items()}, timings)
                     for i, (s, r) in enumerate(zip(attacked, responses, strict=True))
                 ]
-            )
-            stats["attack_s"] += t1 - t0
-            stats["generate_s"] += t2 - t1
-            stats["judge_s"] += t3 - t2
-            n_new += k
-            n_batches += 1
-            bar.update(k)
-            if after_batch:
-                after_batch(n_batches)
-        bar.close()
+                writes.append(worker.submit(store.append, recs))
+                stats["attack_s"] += t_attack
+                stats["generate_s"] += t2 - t1
+                stats["judge_s"] += t3 - t2
+                n_new += k
+                n_batches += 1
+                bar.update(k)
+                if after_batch:
+                    after_batch(n_batches)
+            bar.close()
+    finally:
+        worker.shutdown(wait=True)  # every answered batch reaches the disk, even on Ctrl-C or an error
+    for w in writes:
+        w.result()  # surface a failed write
     records = [r for r in store.load() if r["id"] in {s.id for s in samples}]
     result = build_result(store.read_meta(), records, store.sha256())
     stats["total_s"] = time.perf_counter() - t_start

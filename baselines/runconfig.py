@@ -79,8 +79,9 @@ class RunConfig(BaseModel):
     conditions: list[Condition]
 
     def hash(self, *, without_shard: bool = False) -> str:
-        """SHA-256 of the canonical JSON of what determines the results (batch size excluded)."""
+        """SHA-256 of the canonical JSON of what determines the results (batch sizes excluded)."""
         data = self.model_dump(mode="json", exclude={"batch_size"})
+        data["model_params"].pop("batch_size", None)
         if without_shard:
             data["shard"] = None
         return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -198,7 +199,10 @@ def build_run_config(
             raise RunConfigError(f"--base-url applies only to openai:<model> back-ends, not {model!r}")
         model_values["base_url"] = base_url
     model_values.update(overrides.pop("model", {}))
-    model_params = build_params(registry.get("model", backend).Params, model_values, f"model {model!r}")
+    model_cls = registry.get("model", backend)
+    if "batch_size" in model_cls.Params.model_fields:  # the back-end's own batching follows --batch-size
+        model_values.setdefault("batch_size", batch_size)
+    model_params = build_params(model_cls.Params, model_values, f"model {model!r}")
     if kind == "attack":
         if attack and attack != baseline:
             raise RunConfigError(f"--attack is for defense baselines; {baseline!r} is itself an attack")

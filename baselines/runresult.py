@@ -11,7 +11,6 @@ import json
 import platform
 import subprocess
 from importlib import metadata
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -88,66 +87,24 @@ def provenance(meta: dict[str, Any], samples_sha256: str | None, n_records: int)
     }
 
 
-def judge_metrics(records: list[dict[str, Any]], judge: str, seed: int) -> dict[str, Any]:
-    """ASR (harmful samples) and benign refusal rate with bootstrap CIs, unjudged count, per-category ASR."""
-    from baselines.metrics import bootstrap_ci
-
-    def verdict(r: dict[str, Any]) -> dict[str, Any]:
-        return r["verdicts"].get(judge) or {}
-
-    harmful = [r for r in records if r["label"] == "harmful" and verdict(r).get("success") is not None]
-    benign = [r for r in records if r["label"] == "benign" and verdict(r).get("refused") is not None]
-    unjudged = sum(1 for r in records if verdict(r).get("success") is None)
-    per_cat: dict[str, list[bool]] = {}
-    for r in harmful:
-        per_cat.setdefault(r["category"], []).append(bool(verdict(r)["success"]))
-    return {
-        "judge": judge,
-        "asr": bootstrap_ci([bool(verdict(r)["success"]) for r in harmful], seed=seed) if harmful else None,
-        "refusal_rate_benign": (
-            bootstrap_ci([bool(verdict(r)["refused"]) for r in benign], seed=seed) if benign else None
-        ),
-        "unjudged": unjudged,
-        "per_category": {c: bootstrap_ci(v, seed=seed) for c, v in sorted(per_cat.items())},
-    }
-
-
-def agreement(records: list[dict[str, Any]], judges: list[str]) -> list[dict[str, Any]]:
-    """Cohen's kappa of every pair of judges over the records both decided (all conditions)."""
-    from baselines.metrics import cohen_kappa
-
-    out = []
-    for a, b in combinations(judges, 2):
-        pairs = [
-            (r["verdicts"][a]["success"], r["verdicts"][b]["success"])
-            for r in records
-            if (r["verdicts"].get(a) or {}).get("success") is not None
-            and (r["verdicts"].get(b) or {}).get("success") is not None
-        ]
-        kappa = cohen_kappa([x for x, _ in pairs], [y for _, y in pairs]) if pairs else None
-        out.append({"judges": [a, b], "kappa": kappa, "n": len(pairs)})
-    return out
-
-
 def build_result(
     meta: dict[str, Any], records: list[dict[str, Any]], samples_sha256: str | None
 ) -> dict[str, Any]:
     """The Result dict of a run from run.json's content and its records (metrics only, no responses)."""
+    from baselines.metrics import summarize
+
     cfg = meta["config"]
-    seed = cfg["generation"]["seed"]
     judges = [j["label"] for j in meta["judges"]]
-    conditions = []
-    for cond in cfg["conditions"]:
-        recs = [r for r in records if r["condition"] == cond["name"]]
-        conditions.append(
-            {
-                "condition": cond["name"],
-                "attack": cond.get("attack"),
-                "defense": cond.get("defense"),
-                "n_samples": len(recs),
-                "judges": [judge_metrics(recs, j, seed) for j in judges],
-            }
-        )
+    conds = {c["name"]: {"attack": c.get("attack"), "defense": c.get("defense")} for c in cfg["conditions"]}
+    summary = summarize(records, judges, conditions=conds, seed=cfg["generation"]["seed"])
+    got = {c["condition"]: c for c in summary["conditions"]}
+    empty = [
+        {"judge": j, "asr": None, "refusal_rate_benign": None, "unjudged": 0, "per_category": {}}
+        for j in judges
+    ]
+    conditions = [
+        got.get(name) or {"condition": name, **conds[name], "n_samples": 0, "judges": empty} for name in conds
+    ]
     model_info = dict(meta.get("model_info") or {})
     labels = model_info.get("labels") or []
     return {
@@ -159,7 +116,7 @@ def build_result(
         "defense": cfg["defense"]["name"] if cfg.get("defense") else None,
         "judges": [{**j, "sha256": config_sha256(j)} for j in meta["judges"]],
         "conditions": conditions,
-        "agreement": agreement(records, judges),
+        "agreement": summary["agreement"],
         "config": cfg,
         "provenance": provenance(meta, samples_sha256, len(records)),
         "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],

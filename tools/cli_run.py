@@ -123,9 +123,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         comps = registry.all_components(LIST_KINDS[plural])
         print(f"{plural} ({len(comps)}):")
         width = max((len(n) for n in comps), default=0)
+        pwidth = max((len(c.paper_id or "-") for c in comps.values()), default=0)
         for name, cls in comps.items():
-            paper = cls.paper_id or "-"
-            print(f"  {name:<{width}}  {paper:<36}  {cls.summary}")
+            print(f"  {name:<{width}}  {cls.paper_id or '-':<{pwidth}}  {cls.summary}")
     return 0
 
 
