@@ -172,7 +172,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     write_state(root, today.isoformat(), len(result.candidates))
     c = result.counts
     print(
-        f"{c.get('unique', 0)} papers since {since}: {c.get('candidates', 0)} candidates, "
+        f"{c.get('unique', 0)} papers since {since}: {c.get('candidates', 0)} candidate(s), "
         f"{c.get('already in the catalog', 0)} already in the catalog, {c.get('withdrawn', 0)} withdrawn"
     )
     print(f"wrote {report}")

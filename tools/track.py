@@ -250,7 +250,7 @@ def render_report(result: TrackResult) -> str:
             f"{c.get(k, 0)} {k}"
             for k in ("already in the catalog", "withdrawn", "other arXiv category", "below min_score")
         )
-        + f". **{c.get('candidates', 0)} candidates**, most relevant first.",
+        + f". **{c.get('candidates', 0)} candidate{'' if c.get('candidates', 0) == 1 else 's'}**, most relevant first.",
         "",
         "Add one with `mllm-safety catalog add <arXiv id>`, then confirm its suggested facets.",
         "",
