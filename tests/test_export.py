@@ -55,6 +55,11 @@ def test_latex_escaping() -> None:
     assert latex_escape("王小明 – test") == "王小明 -- test"  # CJK kept as UTF-8
 
 
+def test_preprint_keeps_year_and_month_of_first_version() -> None:
+    text = paper_bibtex(paper(title="Some attack", venue=None, arxiv="2402.02309", date="2024-02-04"))
+    assert text.startswith("@misc{") and "  year          = {2024},\n  month         = feb,\n" in text
+
+
 def test_inproceedings_with_booktitle() -> None:
     p = paper(
         title="FigStep: Jailbreaking LVLMs via 100% Typographic Prompts",
@@ -68,7 +73,8 @@ def test_inproceedings_with_booktitle() -> None:
     assert "  booktitle     = {AAAI 2025},\n" in text
     assert "  title         = {{FigStep:} Jailbreaking {LVLMs} via 100\\% Typographic Prompts},\n" in text
     assert "  author        = {Yichen Gong and Zo{\\\"{e}} R{\\'{e}}},\n" in text
-    assert "  year          = {2023},\n  month         = nov,\n" in text
+    # a published entry takes the venue's year, not the first arXiv version's
+    assert "  year          = {2025},\n  eprint" in text and "month" not in text
     assert "  eprint        = {2311.05608},\n  archivePrefix = {arXiv},\n" in text
     assert text.endswith("}\n") and text.count("{") == text.count("}")
 

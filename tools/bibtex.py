@@ -132,8 +132,10 @@ def paper_bibtex(paper: Paper, key: str | None = None) -> str:
         fields.append(("booktitle", "{" + latex_escape(paper.venue or "") + "}"))
     elif kind == "article":
         fields.append(("journal", "{" + latex_escape(paper.venue or "") + "}"))
-    fields.append(("year", "{" + paper.date[:4] + "}"))
-    if len(paper.date) >= 7:
+    # A published entry carries the venue's year (AAAI 2025), a preprint the year of its first version.
+    venue_year = re.search(r"\b(19|20)\d{2}\b", paper.venue or "") if kind != "misc" else None
+    fields.append(("year", "{" + (venue_year.group(0) if venue_year else paper.date[:4]) + "}"))
+    if len(paper.date) >= 7 and not venue_year:
         fields.append(("month", _MONTHS[int(paper.date[5:7]) - 1]))
     if paper.arxiv:
         fields.append(("eprint", "{" + paper.arxiv + "}"))
