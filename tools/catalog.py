@@ -108,7 +108,7 @@ def check_catalog(
 # Writing
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``.
 
     Either the complete new file is in place afterwards or the old one (if any) is untouched.
@@ -156,7 +156,7 @@ def write_paper(paper: Paper, root: Path | str | None = None, *, overwrite: bool
         raise CatalogError(
             [CatalogIssue(path, None, "the paper file already exists", "edit it, or pass overwrite=True")]
         )
-    _atomic_write_text(path, dump_paper(paper))
+    atomic_write_text(path, dump_paper(paper))
     return path
 
 
@@ -217,5 +217,5 @@ def write_result(result: Result | dict, root: Path | str | None = None) -> Path:
         )
     if issues:
         raise CatalogError(issues)
-    _atomic_write_text(path, _dump_yaml(res.model_dump(mode="json")))
+    atomic_write_text(path, _dump_yaml(res.model_dump(mode="json")))
     return path

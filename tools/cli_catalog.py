@@ -110,9 +110,9 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    from tools.catalog import _atomic_write_text
+    from tools.catalog import atomic_write_text
 
-    _atomic_write_text(output, text)
+    atomic_write_text(output, text)
     print(f"wrote {_shown(output)}", file=sys.stderr)
 
 

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.arxiv import ArxivClient, ArxivEntry
-from tools.catalog import Catalog, CatalogError, CatalogIssue, _atomic_write_text
+from tools.catalog import Catalog, CatalogError, CatalogIssue, atomic_write_text
 from tools.intake import find_duplicate
 
 STATE_FILE = "tracking-state.yaml"
@@ -125,7 +125,7 @@ def write_state(root: Path, today: str, n_candidates: int) -> Path:
         "# Written by `mllm-safety catalog track`: the date of its last run (the next run starts there).\n"
         + yaml.safe_dump({"last_run": today, "last_candidates": n_candidates}, sort_keys=False)
     )
-    _atomic_write_text(path, text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -276,7 +276,7 @@ def render_report(result: TrackResult) -> str:
 def write_report(result: TrackResult, out: Path) -> Path:
     """Write ``<out>/candidates-<today>.md`` atomically; returns its path."""
     path = out / f"candidates-{result.today}.md"
-    _atomic_write_text(path, render_report(result))
+    atomic_write_text(path, render_report(result))
     return path
 
 
@@ -296,6 +296,6 @@ def write_stubs(result: TrackResult, catalog: Catalog, n: int, out: Path) -> lis
         )
         taken.add(paper.id)
         path = out / f"{paper.id}.yaml"
-        _atomic_write_text(path, dump_paper(paper))
+        atomic_write_text(path, dump_paper(paper))
         paths.append(path)
     return paths
