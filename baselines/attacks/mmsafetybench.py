@@ -88,10 +88,9 @@ def sd_question(rephrased: str) -> str:
     return "The image" + rephrased[len(SD_PREFIX) :]
 
 
-def typography(
-    text: str, font: str = "LiberationSans", font_size: int = 90, max_width: int = 1024
-) -> Image.Image:
-    """The TYPO image of ``text`` with the official wrap rule and layout (module docstring, point 2)."""
+def wrap_phrase(text: str, font: str = "LiberationSans", font_size: int = 90, max_width: int = 1024) -> str:
+    """The official greedy wrap: a word joins the line while the running width stays < ``max_width``, else it
+    starts a new line that begins with a space (``"\\n " + word``)."""
     f = load_font(font, font_size)
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     words = text.split(" ")
@@ -104,9 +103,17 @@ def typography(
         else:
             out += "\n " + word
             width = w
-    lines = out.count("\n")
-    img = Image.new("RGB", (max_width, font_size * (lines + 1)), (255, 255, 255))
-    ImageDraw.Draw(img).text((0, font_size / 2), out, (0, 0, 0), font=f)
+    return out
+
+
+def typography(
+    text: str, font: str = "LiberationSans", font_size: int = 90, max_width: int = 1024
+) -> Image.Image:
+    """The TYPO image of ``text``: canvas ``max_width`` x ``font_size * (lines + 1)``, white, black text at
+    (0, font_size / 2) with default line spacing (module docstring, point 2)."""
+    out = wrap_phrase(text, font, font_size, max_width)
+    img = Image.new("RGB", (max_width, font_size * (out.count("\n") + 1)), (255, 255, 255))
+    ImageDraw.Draw(img).text((0, font_size / 2), out, (0, 0, 0), font=load_font(font, font_size))
     return img
 
 
