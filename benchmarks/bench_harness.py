@@ -98,6 +98,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="alternate both paths this often; keep the best of each"
+    )
     args = ap.parse_args()
 
     import torch
@@ -111,13 +114,19 @@ def main() -> None:
         samples = make_samples(args.n)
         attacked = FigStep().apply(samples, model=None)
         bare_loop(model_dir, attacked[:2], args.max_new_tokens)  # warm-up
-        t_bare = bare_loop(model_dir, attacked, args.max_new_tokens)
         harness_run(model_dir, samples[:8], args.batch_size, args.max_new_tokens, Path(tmp) / "warm")
-        out = harness_run(model_dir, samples, args.batch_size, args.max_new_tokens, Path(tmp) / "runs")
+        t_bare, out = float("inf"), None
+        for _ in range(args.repeats):  # alternate, keep the fastest of each (a shared machine is noisy)
+            t_bare = min(t_bare, bare_loop(model_dir, attacked, args.max_new_tokens))
+            o = harness_run(model_dir, samples, args.batch_size, args.max_new_tokens, Path(tmp) / "runs")
+            out = o if out is None or o.stats["total_s"] < out.stats["total_s"] else out
     s = out.stats
     per_bare, per_h = t_bare / args.n, s["total_s"] / args.n
     overhead = s["total_s"] - s["generate_s"]
-    print(f"samples: {args.n}, max_new_tokens: {args.max_new_tokens}, torch threads: {args.threads}")
+    print(
+        f"samples: {args.n}, max_new_tokens: {args.max_new_tokens}, torch threads: {args.threads}, "
+        f"best of {args.repeats}"
+    )
     print(f"bare one-at-a-time generate loop: {1000 * per_bare:7.1f} ms/sample")
     print(f"harness, batch {args.batch_size} (render+generate+judge+records): {1000 * per_h:7.1f} ms/sample")
     print(f"speed-up per sample: {per_bare / per_h:.2f}x (target >= 4x)")

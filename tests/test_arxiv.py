@@ -6,9 +6,9 @@ import email.utils
 import time
 
 import pytest
+from servers.arxiv_entries import ENTRIES, LATEX_ID, WITHDRAWN_ID, paging_entries
+from servers.arxiv_server import FakeArxivServer
 
-from tests.servers.arxiv_entries import ENTRIES, LATEX_ID, WITHDRAWN_ID, paging_entries
-from tests.servers.arxiv_server import FakeArxivServer
 from tools.arxiv import ArxivClient, ArxivError, parse_arxiv_id, parse_feed, retry_after_seconds
 from tools.latex import clean_text
 

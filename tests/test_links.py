@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers.arxiv_server import FakeArxivServer
 
-from tests.servers.arxiv_server import FakeArxivServer
 from tools.cli import main
 from tools.links import LinkChecker
 

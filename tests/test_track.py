@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from tests.servers.arxiv_entries import (
+from servers.arxiv_entries import (
     BENCH_ID,
     DEFENSE_ID,
     ENTRIES,
@@ -19,7 +18,8 @@ from tests.servers.arxiv_entries import (
     OLD_ID,
     WITHDRAWN_ID,
 )
-from tests.servers.arxiv_server import FakeArxivServer
+from servers.arxiv_server import FakeArxivServer
+
 from tools.catalog import check_catalog, load_catalog
 from tools.cli import main
 from tools.schema import Paper
