@@ -118,29 +118,36 @@ class VisualAdv(Attack):
             else neutral_image((400, 400), self.params.seed)
         )
 
+    def loss_function(self, wb: Any) -> tuple[Any, list[str]]:
+        """(loss_fn(pixels, step) -> scalar, targets): each call draws ``batch_size`` targets with
+        ``random.sample`` and returns their NLL averaged over all their target tokens."""
+        import torch
+
+        p = self.params
+        targets = as_targets(wb, self.corpus())
+        rng = random.Random(p.seed)
+        k = min(p.batch_size, len(targets))
+        prompts = [p.prompt] * k
+        counts = dict(zip(targets, token_counts(wb, targets), strict=True))
+        kwargs = {"system": p.system} if p.system else {}
+
+        def loss_fn(x: Any, _t: int) -> Any:
+            batch = rng.sample(targets, k)
+            per = wb.target_loss(x, prompts, batch, **kwargs)
+            w = torch.tensor([counts[b] for b in batch], dtype=per.dtype, device=per.device)
+            return (per * w).sum() / w.sum()
+
+        return loss_fn, targets
+
     def optimise(self, model: Model) -> tuple[Any, dict[str, Any]]:
         """Run the attack once against ``model``; return (adversarial PIL image, details for meta)."""
         import torch
 
         wb = require_white_box(self.name, model)
         p = self.params
-        targets = as_targets(wb, self.corpus())
-        rng = random.Random(p.seed)
-        gen = torch.Generator().manual_seed(p.seed)
+        loss_fn, targets = self.loss_function(wb)
         k = min(p.batch_size, len(targets))
-        prompts = [p.prompt] * k
-        counts = dict(zip(targets, token_counts(wb, targets), strict=True))
-
-        def loss_fn(x: Any, _t: int) -> Any:
-            batch = rng.sample(targets, k)
-            per = (
-                wb.target_loss(x, prompts, batch, system=p.system)
-                if p.system
-                else wb.target_loss(x, prompts, batch)
-            )
-            w = torch.tensor([counts[b] for b in batch], dtype=per.dtype, device=per.device)
-            return (per * w).sum() / w.sum()
-
+        gen = torch.Generator().manual_seed(p.seed)
         x0 = wb.pixels_from_images([self.clean_image()])
         with frozen(wb):
             res = linf_pgd(
