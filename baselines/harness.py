@@ -46,6 +46,7 @@ class RunOutcome:
     n_new: int
     n_resumed: int
     stats: dict[str, float]
+    first_errors: dict[str, str] = field(default_factory=dict)  # judge -> first error seen (for the summary)
 
 
 def shard_of(sample_id: str, n: int) -> int:
@@ -245,7 +246,12 @@ def execute(
     records = [r for r in store.load() if r["id"] in {s.id for s in samples}]
     result = build_result(store.read_meta(), records, store.sha256())
     stats["total_s"] = time.perf_counter() - t_start
-    return RunOutcome(result=result, run_dir=run_dir, n_new=n_new, n_resumed=n_resumed, stats=stats)
+    errors: dict[str, str] = {}
+    for r in records:
+        for j, v in r["verdicts"].items():
+            if v.get("error") and j not in errors:
+                errors[j] = v["error"]
+    return RunOutcome(result, run_dir, n_new, n_resumed, stats, errors)
 
 
 def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[str, Any]:

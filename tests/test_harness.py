@@ -192,6 +192,7 @@ def test_judge_errors_are_unjudged_and_counted(tmp_path):
         "unreachable" in rec["verdicts"]["broken"]["error"] and rec["verdicts"]["broken"]["success"] is None
     )
     assert res.agreement[0].n == 0 and res.agreement[0].kappa is None
+    assert "unreachable" in out.first_errors["broken"] and "refusal" not in out.first_errors
 
 
 def test_generation_errors_are_never_judged(tmp_path):

@@ -198,6 +198,8 @@ def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: st
             outcome.result, run_dir=outcome.run_dir, n_new=outcome.n_new, n_resumed=outcome.n_resumed
         )
     )
+    for judge, error in outcome.first_errors.items():
+        print(f"  unjudged by {judge}, first error: {' '.join(error.split())[:300]}")
     if config.shard:
         print(
             f"shard {config.shard[0]}/{config.shard[1]}: no result written; combine shards with `mllm-safety merge`"
