@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"overhead of the attack    : {100 * (ta / tb - 1):+.1f} %  (target <= +10 %)")
     print(f"FLOPs per step (estimate) : {flops / 1e12:.2f} TFLOP")
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
