@@ -111,9 +111,12 @@ class WhiteBox(ABC):
         """The torch device of the model."""
 
     @abstractmethod
-    def target_loss(self, pixels: Any, prompts: Sequence[str], targets: Sequence[str]) -> Any:
+    def target_loss(
+        self, pixels: Any, prompts: Sequence[str], targets: Sequence[str], *, system: str | None = None
+    ) -> Any:
         """Per-example mean cross-entropy (shape (B,)) of ``targets[i]`` after the chat-formatted
-        user turn with image ``pixels[i]`` and text ``prompts[i]`` (teacher forcing)."""
+        user turn with image ``pixels[i]`` and text ``prompts[i]`` (teacher forcing), with an optional
+        system prompt. A batch of one image is broadcast to every prompt."""
 
     @abstractmethod
     def image_embeddings(self, pixels: Any) -> Any:
@@ -132,6 +135,13 @@ class Attack(Component, ABC):
     """Transforms samples into attacked samples (same ids, same goal). May optimise against the model."""
 
     needs_white_box: ClassVar[bool] = False
+
+    def prepare(self, samples: Sequence[Sample], model: Model) -> None:
+        """Called once with every pending sample of a condition before batching begins.
+
+        Universal and scenario-level attacks (a single image optimised over many prompts) optimise here, so
+        the result does not depend on the batch size; per-sample attacks need not override it.
+        """
 
     @abstractmethod
     def apply(self, samples: Sequence[Sample], model: Model) -> list[Sample]:
