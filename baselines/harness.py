@@ -275,6 +275,32 @@ def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[s
     }
 
 
-def run(config: RunConfig, runs_dir: Path, **kwargs: Any) -> RunOutcome:
-    """Load the components of ``config`` and execute it (see :func:`execute` for the keyword arguments)."""
-    return execute(config, load_components(config), runs_dir, **kwargs)
+SMALL_MODEL_PARAMS = 50_000_000
+
+
+def cpu_threads(model: Model, requested: int | None) -> int | None:
+    """Set torch's CPU thread count: ``requested`` when given; else 1 for a small model on CPU (intra-op
+    threads only add synchronisation there, and on a shared machine each op then waits for a descheduled
+    thread: 30x slower seen on 2 busy cores); else leave torch's default. Returns the count set (or None)."""
+    info = model.info()
+    small = (
+        str(info.get("device", "cpu")).startswith("cpu")
+        and 0 < int(info.get("n_parameters") or SMALL_MODEL_PARAMS) < SMALL_MODEL_PARAMS
+    )
+    n = requested or (1 if small else None)
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+    return n
+
+
+def run(config: RunConfig, runs_dir: Path, *, threads: int | None = None, **kwargs: Any) -> RunOutcome:
+    """Load the components of ``config`` and execute it (see :func:`execute` for the keyword arguments).
+
+    ``threads``: torch CPU threads (default: see :func:`cpu_threads`)."""
+    comps = load_components(config)
+    n = cpu_threads(comps.model, threads)
+    outcome = execute(config, comps, runs_dir, **kwargs)
+    outcome.stats["torch_threads"] = float(n or 0)
+    return outcome

@@ -112,6 +112,9 @@ def add_common(p: argparse.ArgumentParser, *, fresh: bool = True) -> None:
             "--fresh", action="store_true", help="discard earlier records of this run instead of resuming"
         )
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.add_argument(
+            "--threads", type=int, help="torch CPU threads (default: 1 for small models on CPU, else torch's)"
+        )
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -183,7 +186,7 @@ def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: st
 
     runs_dir = Path(args.runs_dir)
     try:
-        outcome = run(config, runs_dir, fresh=args.fresh, progress=not args.no_progress)
+        outcome = run(config, runs_dir, fresh=args.fresh, progress=not args.no_progress, threads=args.threads)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: the records written so far are kept in {runs_dir / config.run_id()}/samples.jsonl; "
