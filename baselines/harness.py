@@ -209,6 +209,8 @@ def execute(
             model = condition_model(cond, comps)
             attack = comps.attacks[cond.attack] if cond.attack else None
             batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
+            if attack:  # universal attacks optimise here, over all selected samples (same result on resume)
+                attack.prepare(samples, comps.model)
             ahead = prefetch_safe(attack)
             pending = worker.submit(prepare, attack, batches[0], comps.model) if ahead else None
             bar = tqdm(total=len(todo), desc=cond.name, unit="sample", file=sys.stderr, disable=not progress)

@@ -217,3 +217,24 @@ def test_run_id_is_deterministic_and_ignores_batch_size():
 def test_verdict_passthrough_by_fake_judge():
     # guards the fake: a Verdict with success None is unjudged
     assert not Verdict("x", None).judged
+
+
+def test_prepare_sees_all_selected_samples_once_per_condition(tmp_path):
+    seen = []
+
+    class Universal(FigStep):
+        def prepare(self, samples, model):
+            seen.append([s.id for s in samples])
+
+    comps = make_comps()
+    comps.attacks["figstep"] = Universal()
+
+    def stop(k):
+        if k == 4:
+            raise Boom
+
+    with pytest.raises(Boom):
+        execute(make_config(), comps, tmp_path, progress=False, after_batch=stop)
+    execute(make_config(), comps, tmp_path, progress=False)
+    ids = [s.id for s in make_samples()]
+    assert seen == [ids, ids]  # once before the kill, once on resume; never for the text-only condition
