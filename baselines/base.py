@@ -135,9 +135,13 @@ class Attack(Component, ABC):
     """Transforms samples into attacked samples (same ids, same goal). May optimise against the model."""
 
     needs_white_box: ClassVar[bool] = False
+    # True when ``apply`` itself queries a model (e.g. an LLM extracts key phrases): the harness then never
+    # runs ``apply`` in its background worker while the target model is generating.
+    queries_model: ClassVar[bool] = False
 
     def prepare(self, samples: Sequence[Sample], model: Model) -> None:
-        """Called once with every pending sample of a condition before batching begins.
+        """Called once with every selected sample of a condition (done or not, so that a resumed run gives
+        the same result; with ``--shard`` only the shard's samples) before batching begins.
 
         Universal and scenario-level attacks (a single image optimised over many prompts) optimise here, so
         the result does not depend on the batch size; per-sample attacks need not override it.

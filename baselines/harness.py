@@ -150,7 +150,7 @@ def prefetch_safe(attack: Attack | None) -> bool:
     use the model (white-box attacks, or any attack class that sets ``queries_model = True``)."""
     if attack is None:
         return True
-    return not getattr(attack, "queries_model", attack.needs_white_box)
+    return not (attack.needs_white_box or attack.queries_model)
 
 
 def prepare(

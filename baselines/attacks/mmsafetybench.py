@@ -131,6 +131,7 @@ class MMSafetyBench(Attack):
 
     paper_id = "2023-liu-mm-safetybench"
     summary = "Query-relevant images: key phrase as typography / SD picture + a question pointing at it."
+    queries_model = True  # the key-phrase extractor may be the target model itself
 
     class Params(BaseModel):
         """MM-SafetyBench QR-attack parameters (defaults from the official code)."""
