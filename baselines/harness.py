@@ -20,8 +20,9 @@ from typing import Any
 
 from baselines import registry
 from baselines.base import Attack, Defense, Judge, LoadedDataset, Model
+from baselines.runchecks import require_white_box
 from baselines.runconfig import Condition, RunConfig
-from baselines.runresult import build_result, json_safe
+from baselines.runresult import build_result, defense_decisions, json_safe
 from baselines.runstore import RunStore, record_key
 from baselines.types import Response, Sample, Verdict
 
@@ -47,6 +48,7 @@ class RunOutcome:
     n_resumed: int
     stats: dict[str, float]
     first_errors: dict[str, str] = field(default_factory=dict)  # judge -> first error seen (for the summary)
+    decisions: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # see defense_decisions
 
 
 def shard_of(sample_id: str, n: int) -> int:
@@ -124,6 +126,7 @@ def make_record(
         "images": image_hashes,
         "meta": json_safe(dict(sample.meta)),
         "response": response.text,
+        "response_meta": json_safe(dict(response.meta)),  # defense decisions (JailGuard, ECSO, guards, ...)
         "error": response.error,
         "n_output_tokens": response.n_output_tokens,
         "verdicts": {
@@ -191,6 +194,9 @@ def execute(
     samples = select_samples(comps.dataset.samples, config)
     for sk in comps.dataset.skipped:
         log(f"skipped {sk.get('id', '?')}: {sk.get('path', '?')}: {sk.get('error', '')}")
+    require_white_box(
+        config, comps.model, comps.attacks
+    )  # before any condition runs (and before run.json is written)
     store.write_meta(run_meta(config, comps, n_selected=len(samples)))
     done = {record_key(r) for r in store.load()}
     n_resumed = len(done)
@@ -253,7 +259,7 @@ def execute(
         for j, v in r["verdicts"].items():
             if v.get("error") and j not in errors:
                 errors[j] = v["error"]
-    return RunOutcome(result, run_dir, n_new, n_resumed, stats, errors)
+    return RunOutcome(result, run_dir, n_new, n_resumed, stats, errors, defense_decisions(records))
 
 
 def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[str, Any]:
@@ -301,6 +307,9 @@ def run(config: RunConfig, runs_dir: Path, *, threads: int | None = None, **kwar
     """Load the components of ``config`` and execute it (see :func:`execute` for the keyword arguments).
 
     ``threads``: torch CPU threads (default: see :func:`cpu_threads`)."""
+    from baselines.models import parse_spec
+
+    require_white_box(config, registry.get("model", parse_spec(config.model)[0]))
     comps = load_components(config)
     n = cpu_threads(comps.model, threads)
     outcome = execute(config, comps, runs_dir, **kwargs)

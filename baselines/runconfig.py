@@ -21,7 +21,7 @@ from baselines.registry import UnknownComponentError
 DEFAULT_MODEL = "organism"
 DEFAULT_DATASET = "bundled"
 DEFAULT_JUDGES = ("refusal",)
-DEFAULT_EVAL_ATTACK = "figstep"
+DEFAULT_EVAL_ATTACK = "figstep"  # for a defense whose Params have no `attack` field
 
 
 class RunConfigError(ValueError):
@@ -152,6 +152,32 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
+def defense_with_eval_attack(
+    defense: str, attack: str | None, values: dict[str, Any]
+) -> tuple[ComponentSpec, str]:
+    """The defense's spec and its evaluation attack: ``--attack`` when given, else the defense's own Params
+    field ``attack`` (e.g. ``visual_adv`` for cider; ``--set attack=...`` sets it), else ``figstep``.
+
+    An explicit ``--attack`` is also written into the defense's ``attack`` field, so the recorded config says
+    what ran; ``--attack X`` together with ``--set attack=Y`` (Y != X) is an error."""
+    values = dict(values)
+    fields = registry.get("defense", defense).Params.model_fields
+    if attack and "attack" in fields:
+        if values.get("attack", attack) != attack:
+            raise RunConfigError(
+                f"--attack {attack} and --set attack={values['attack']} disagree; give only one of them"
+            )
+        values["attack"] = attack
+    spec = resolve_spec("defense", defense, values)
+    chosen = attack or spec.params.get("attack") or DEFAULT_EVAL_ATTACK
+    if chosen not in registry.names("attack"):
+        raise UnknownComponentError(
+            f"defense {defense!r}: unknown evaluation attack {chosen!r}. "
+            f"Valid attacks: {', '.join(registry.names('attack'))}"
+        )
+    return spec, str(chosen)
+
+
 def baseline_kind(name: str) -> str:
     """'attack' or 'defense' for a registered baseline; an unknown name lists both kinds' names."""
     for kind in ("attack", "defense"):
@@ -214,9 +240,8 @@ def build_run_config(
     else:
         if defense and defense != baseline:
             raise RunConfigError(f"--defense is for attack baselines; {baseline!r} is itself a defense")
-        a = attack or DEFAULT_EVAL_ATTACK
+        defense_spec, a = defense_with_eval_attack(baseline, attack, overrides.pop("", {}))
         attack_spec = resolve_spec("attack", a, overrides.pop("attack", {}))
-        defense_spec = resolve_spec("defense", baseline, overrides.pop("", {}))
         conditions = [
             Condition(name=a, attack=a),
             Condition(name=f"{a}+{baseline}", attack=a, defense=baseline),

@@ -1,6 +1,8 @@
 """From a run's records to a Result dict (matching ``tools.schema.Result``), with full provenance; merging shards.
 
-Only metrics leave the run directory: raw prompts and responses stay in ``runs/<run id>/samples.jsonl``.
+Only metrics leave the run directory: raw prompts, responses and defense decisions stay in
+``runs/<run id>/samples.jsonl``. No local absolute path enters a Result: they become ``<local>/<name>``
+(dataset sources: the base name; the checksum is the identity).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ import datetime as _dt
 import hashlib
 import json
 import platform
+import re
 import subprocess
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from baselines.runstore import RunStore, RunStoreError, record_key
@@ -28,6 +31,80 @@ def json_safe(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return repr(value)
+
+
+LOCAL = "<local>"  # stands for a local folder in published results: "<local>/name" (never a usable path)
+_ABS = re.compile(r"^(?:~|/|[A-Za-z]:[\\/])")
+_SPEC_PATH = re.compile(r"^([a-z]+):(?!//)((?:~|/|[A-Za-z]:[\\/]).*)$")  # hf:/abs/path[@rev]
+_EMBEDDED = re.compile(r"(?<![\w.:/~-])(?:~|/)(?:[^\s'\"/]+/)+([^\s'\",:;)]+)")
+
+
+def public_path(text: str) -> str:
+    """``text`` with a local absolute path hidden: "/a/b/name" -> "<local>/name", "hf:/a/name@r" ->
+    "hf:<local>/name@r"; anything else unchanged. Published results never carry local folders."""
+    m = _SPEC_PATH.match(text)
+    if m:
+        return f"{m.group(1)}:{public_path(m.group(2))}"
+    if _ABS.match(text):
+        name = PurePath(text.replace("\\", "/")).name
+        return f"{LOCAL}/{name}" if name else LOCAL
+    return text
+
+
+def public_paths(value: Any) -> Any:
+    """A copy of ``value`` with :func:`public_path` applied to every string (keys kept)."""
+    if isinstance(value, dict):
+        return {k: public_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [public_paths(v) for v in value]
+    return public_path(value) if isinstance(value, str) else value
+
+
+def public_dataset(ds: dict[str, Any]) -> dict[str, Any]:
+    """The dataset block of a Result: ``source`` as a base name (the checksum is the identity), skipped
+    items' paths relative to the source folder (else base names) and absolute paths in their errors hidden."""
+    out = public_paths({k: v for k, v in ds.items() if k != "skipped"})
+    src = ds.get("source")
+    root = PurePath(src) if isinstance(src, str) and _ABS.match(src) else None
+    if root is not None:
+        out["source"] = root.name
+    skipped = []
+    for item in ds.get("skipped") or []:
+        item = dict(item)
+        path = item.get("path")
+        if isinstance(path, str) and _ABS.match(path):
+            pp = PurePath(path)
+            base = next(
+                (r for r in (root, root.parent if root else None) if r and pp.is_relative_to(r)), None
+            )
+            item["path"] = pp.relative_to(base).as_posix() if base else pp.name
+        if isinstance(item.get("error"), str):
+            item["error"] = _EMBEDDED.sub(lambda m: m.group(1), item["error"])
+        skipped.append(public_paths(item))
+    out["skipped"] = skipped
+    return out
+
+
+def defense_decisions(records: list[dict[str, Any]]) -> dict[str, dict[str, list[int]]]:
+    """Per condition, each boolean decision a defense records in ``Response.meta`` (e.g. ``jailguard.detected``,
+    ``ecso.unsafe``, ``guard_filter.input.flagged``): ``[times True, times recorded]``. For the run summary
+    only (the Result schema has no place for them)."""
+    out: dict[str, dict[str, list[int]]] = {}
+
+    def walk(cond: dict[str, list[int]], prefix: str, value: Any, depth: int) -> None:
+        if isinstance(value, bool):
+            count = cond.setdefault(prefix, [0, 0])
+            count[0] += value
+            count[1] += 1
+        elif isinstance(value, dict) and depth < 3:
+            for k, v in value.items():
+                walk(cond, f"{prefix}.{k}" if prefix else str(k), v, depth + 1)
+
+    for r in records:
+        meta = r.get("response_meta") or {}
+        if meta:
+            walk(out.setdefault(r["condition"], {}), "", meta, 0)
+    return out
 
 
 def config_sha256(data: Any) -> str:
@@ -111,14 +188,15 @@ def build_result(
         "schema_version": 1,
         "baseline": cfg["baseline"],
         "paper_id": meta.get("paper_id"),
-        "model": {"spec": cfg["model"], **model_info},
-        "dataset": meta["dataset"],
+        "model": public_paths({"spec": cfg["model"], **model_info}),
+        "dataset": public_dataset(meta["dataset"]),
         "defense": cfg["defense"]["name"] if cfg.get("defense") else None,
-        "judges": [{**j, "sha256": config_sha256(j)} for j in meta["judges"]],
+        # hashes are of the real configs; local paths in the published copies are hidden (public_path)
+        "judges": [public_paths({**j, "sha256": config_sha256(j)}) for j in meta["judges"]],
         "conditions": conditions,
         "agreement": summary["agreement"],
-        "config": cfg,
-        "provenance": provenance(meta, samples_sha256, len(records)),
+        "config": public_paths(cfg),
+        "provenance": public_paths(provenance(meta, samples_sha256, len(records))),
         "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],
         "run_id": meta["run_id"],
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

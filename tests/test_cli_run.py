@@ -119,7 +119,13 @@ def test_rerun_from_result_file(tiny_llava_dir, tmp_path, catalog, capsys):
     [path] = result_files(catalog)
     first = yaml.safe_load(path.read_text())
     capsys.readouterr()
-    assert main(["rerun", str(path), "--runs-dir", str(tmp_path / "again"), "--no-progress"]) == 0
+    # the result hides the local model folder: without the original run.json, rerun says so in one line
+    assert main(["rerun", str(path), "--runs-dir", str(tmp_path / "again"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "hides local paths" in err and "config.model=hf:<local>/" in err and len(err.splitlines()) == 1
+    # with the original runs folder, the full config is restored from run.json
+    rerun = ["rerun", str(path), "--runs-dir", str(tmp_path / "runs"), "--fresh", "--no-progress"]
+    assert main(rerun) == 0
     out = capsys.readouterr().out
     assert "12 new, 0 resumed" in out
     again = yaml.safe_load(path.read_text())
@@ -187,8 +193,24 @@ def test_corrupt_image_reported_skipped_and_counted(tiny_llava_dir, tmp_path, ca
     )
     assert main(args) == 0
     captured = capsys.readouterr()
-    assert str(bad) in captured.err and str(bad) in captured.out
+    assert str(bad) in captured.err  # the full path where the user reads it ...
+    assert f"skipped {bad.name.removesuffix('.png')}" in captured.out or bad.name in captured.out
+    assert str(tmp_path) not in captured.out.split("records:")[0]  # ... but not in the published summary
     assert "(2 samples, 1 skipped)" in captured.out
     [path] = result_files(catalog)
     res = yaml.safe_load(path.read_text())
     assert len(res["dataset"]["skipped"]) == 1 and res["conditions"][0]["n_samples"] == 2
+    assert str(tmp_path) not in path.read_text() and res["dataset"]["source"] == "safebench.csv"
+
+
+@pytest.mark.parametrize("baseline", ["visual_adv", "cider"])
+def test_white_box_on_api_backend_refused_before_anything_runs(baseline, capsys, catalog, tmp_path):
+    # the endpoint is dead: had the run loaded the model or run the text-only condition first, the error
+    # would name the URL; the white-box check comes before both
+    url = "http://127.0.0.1:9/v1"
+    runs = tmp_path / "runs"
+    code = main(["run", baseline, "--model", "openai:m", "--base-url", url, "--runs-dir", str(runs)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "'visual_adv' needs gradient access" in err and "127.0.0.1:9" not in err
+    assert not runs.exists() and result_files(catalog) == []

@@ -70,11 +70,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dataset", default="bundled", help="dataset name, optionally name:path (default bundled)"
     )
     p.add_argument("--defense", help="defense to add as a third condition (attack baselines)")
-    p.add_argument("--attack", help="evaluation attack of a defense baseline (default figstep)")
+    p.add_argument(
+        "--attack",
+        help="evaluation attack of a defense baseline (default: the defense's own `attack` Params field, "
+        "e.g. visual_adv for cider, figstep for most)",
+    )
     p.add_argument("--judge", action="append", help="judge(s), repeatable (default refusal)")
     p.add_argument("--limit", type=int, help="only the first N samples")
     p.add_argument("--batch-size", type=int, default=8, help="samples per model.generate call (default 8)")
-    p.add_argument("--shard", help="i/n: run partition i (0-based) of n; combine with `mllm-safety merge`")
+    p.add_argument(
+        "--shard",
+        help="i/n: run partition i (0-based) of n; combine with `mllm-safety merge`. Universal attacks "
+        "(e.g. imgjp, which optimise one image over all prompts) then see only this shard's samples, so "
+        "their image differs per shard and from an unsharded run",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -198,7 +207,11 @@ def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: st
         return fail(str(e))
     print(
         format_summary(
-            outcome.result, run_dir=outcome.run_dir, n_new=outcome.n_new, n_resumed=outcome.n_resumed
+            outcome.result,
+            run_dir=outcome.run_dir,
+            n_new=outcome.n_new,
+            n_resumed=outcome.n_resumed,
+            decisions=outcome.decisions,
         )
     )
     for judge, error in outcome.first_errors.items():
@@ -234,8 +247,38 @@ def cmd_merge(args: argparse.Namespace) -> int:
         result, out_dir = merge_runs(list(args.run_dirs), Path(args.runs_dir))
     except user_errors() as e:
         return fail(str(e))
-    print(format_summary(result, run_dir=out_dir, n_new=0, n_resumed=result["provenance"]["n_records"]))
+    from baselines.runresult import defense_decisions
+    from baselines.runstore import RunStore
+
+    decisions = defense_decisions(RunStore(out_dir).load())
+    n = result["provenance"]["n_records"]
+    print(format_summary(result, run_dir=out_dir, n_new=0, n_resumed=n, decisions=decisions))
     return write_back(result, args.no_write_back)
+
+
+def hidden_paths(value: Any, where: str = "config") -> list[str]:
+    """Where a recorded config holds a hidden local path ("<local>/name", see baselines.runresult)."""
+    from baselines.runresult import LOCAL
+
+    if isinstance(value, dict):
+        return [h for k, v in value.items() for h in hidden_paths(v, f"{where}.{k}")]
+    if isinstance(value, list):
+        return [h for i, v in enumerate(value) for h in hidden_paths(v, f"{where}[{i}]")]
+    return [f"{where}={value}"] if isinstance(value, str) and LOCAL in value else []
+
+
+def local_config(data: dict[str, Any], runs_dir: Path) -> Any:
+    """The full RunConfig of a published result whose local paths are hidden, from the original run's
+    run.json under ``runs_dir`` (only when it is the same run: same config once paths are hidden); else None."""
+    from baselines.runconfig import RunConfig
+    from baselines.runresult import public_paths
+    from baselines.runstore import RunStore, RunStoreError
+
+    try:
+        cfg = RunStore(runs_dir / str(data.get("run_id"))).read_meta()["config"]
+    except (RunStoreError, OSError, KeyError, TypeError, ValueError):
+        return None
+    return RunConfig.model_validate(cfg) if public_paths(cfg) == data["config"] else None
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
@@ -256,6 +299,16 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         )
     except ValidationError as e:
         return fail(f"{args.result_file}: recorded config is invalid: {e.errors()[0]['msg']}")
+    hidden = hidden_paths(data["config"])
+    if hidden:
+        config = local_config(data, Path(args.runs_dir))
+        if config is None:
+            return fail(
+                f"{args.result_file}: the recorded config hides local paths ({', '.join(hidden)}; results "
+                f"never publish local folders) and {Path(args.runs_dir) / str(data.get('run_id'))}/run.json "
+                "is not here to restore them; use --runs-dir <the runs folder of the original run>, or "
+                "repeat it with `mllm-safety run` giving those paths"
+            )
     if args.batch_size:
         config = config.model_copy(update={"batch_size": args.batch_size})
     hint = f"mllm-safety rerun {shlex.quote(str(args.result_file))}"

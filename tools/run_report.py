@@ -14,8 +14,16 @@ def fmt_estimate(est: dict[str, Any] | None) -> str:
     return f"{100 * est['value']:5.1f}% [{100 * est['ci_low']:.1f}, {100 * est['ci_high']:.1f}] n={est['n']}"
 
 
-def format_summary(result: dict[str, Any], *, run_dir: Path, n_new: int, n_resumed: int) -> str:
-    """A plain-text table of a Result dict (metrics only)."""
+def format_summary(
+    result: dict[str, Any],
+    *,
+    run_dir: Path,
+    n_new: int,
+    n_resumed: int,
+    decisions: dict[str, dict[str, list[int]]] | None = None,
+) -> str:
+    """A plain-text table of a Result dict (metrics only), plus the defenses' decision counts per condition
+    when given (``baselines.runresult.defense_decisions``; they live in samples.jsonl, not in the Result)."""
     ds = result["dataset"]
     model = result["model"]
     labels = f" ({', '.join(result['labels'])})" if result.get("labels") else ""
@@ -43,6 +51,9 @@ def format_summary(result: dict[str, Any], *, run_dir: Path, n_new: int, n_resum
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if k == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
+    for cond, counts in (decisions or {}).items():
+        shown = ", ".join(f"{k} {t}/{n}" for k, (t, n) in counts.items())
+        lines.append(f"  decisions in {cond}: {shown}")
     for sk in ds.get("skipped") or []:
         lines.append(f"  skipped {sk.get('id', '?')}: {sk.get('path', '?')}: {sk.get('error', '')}")
     for ag in result.get("agreement") or []:

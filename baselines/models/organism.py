@@ -112,13 +112,21 @@ class OrganismModel(HFModel):
         self._load()
         self._weights_sha256 = weights_sha256(self.folder)
 
+    def public_path(self) -> str:
+        """Where the weights are, without any local absolute path (results are published): the shipped
+        artifact relative to the repository, or "user cache" for the smoke-test model (``weights_sha256``
+        is the identity either way)."""
+        if self.label == LABEL_ORGANISM:
+            return ARTIFACT_DIR.relative_to(ARTIFACT_DIR.parents[2]).as_posix()  # baselines/organism/artifact
+        return "user cache"
+
     def info(self) -> dict[str, Any]:
         """hf provenance plus which organism this is (label) and a checksum of its weights."""
         info = super().info()
         info.update(
             backend=self.name,
             id="organism",
-            path=str(self.folder),
+            path=self.public_path(),
             labels=[self.label],
             smoke_test=self.label == LABEL_SMOKE,
             weights_sha256=self._weights_sha256,
