@@ -207,12 +207,13 @@ def execute(
     n_new, n_batches = 0, 0
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness")
     writes: list[Future] = []
+    # defenses wrap the model before any condition runs: one missing a local model fails before any work
+    pending_conds = [c for c in config.conditions if any((c.name, s.id) not in done for s in samples)]
+    models = {c.name: condition_model(c, comps) for c in pending_conds}
     try:
-        for cond in config.conditions:
+        for cond in pending_conds:
             todo = [s for s in samples if (cond.name, s.id) not in done]
-            if not todo:
-                continue
-            model = condition_model(cond, comps)
+            model = models[cond.name]
             attack = comps.attacks[cond.attack] if cond.attack else None
             batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
             if attack:  # universal attacks optimise here, over all selected samples (same result on resume)

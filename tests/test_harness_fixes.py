@@ -202,3 +202,21 @@ def test_shard_help_says_universal_attacks_see_one_shard(capsys):
         main(["run", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "Universal attacks" in out and "see only this shard's samples" in out
+
+
+def test_defense_that_cannot_wrap_fails_before_any_condition(tmp_path):
+    from baselines.base import BackendError
+    from baselines.defenses.cider import Cider
+
+    comps = make_comps()
+    comps.defenses["cider"] = Cider()  # no encoder_path / denoiser_path: wrap refuses
+    cfg = make_config(
+        defense=ComponentSpec(name="cider"),
+        conditions=[
+            Condition(name="figstep", attack="figstep"),
+            Condition(name="figstep+cider", attack="figstep", defense="cider"),
+        ],
+    )
+    with pytest.raises(BackendError, match="encoder_path"):
+        execute(cfg, comps, tmp_path, progress=False)
+    assert comps.model.batches == []  # the undefended condition did not run first
