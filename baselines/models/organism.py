@@ -26,6 +26,7 @@ from baselines.registry import register
 log = logging.getLogger(__name__)
 
 ARTIFACT_DIR = Path(__file__).resolve().parents[1] / "organism" / "artifact"
+ARTIFACT_PUBLIC = "baselines/organism/artifact"  # how results name it (never a local absolute path)
 SMOKE_VERSION = "1"  # bump when the smoke-test recipe (tiny.py defaults or the seed) changes
 SMOKE_SEED = 0
 LABEL_ORGANISM = "model organism"
@@ -117,7 +118,7 @@ class OrganismModel(HFModel):
         artifact relative to the repository, or "user cache" for the smoke-test model (``weights_sha256``
         is the identity either way)."""
         if self.label == LABEL_ORGANISM:
-            return ARTIFACT_DIR.relative_to(ARTIFACT_DIR.parents[2]).as_posix()  # baselines/organism/artifact
+            return ARTIFACT_PUBLIC
         return "user cache"
 
     def info(self) -> dict[str, Any]:
