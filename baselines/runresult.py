@@ -87,8 +87,8 @@ def public_dataset(ds: dict[str, Any]) -> dict[str, Any]:
 
 def defense_decisions(records: list[dict[str, Any]]) -> dict[str, dict[str, list[int]]]:
     """Per condition, each boolean decision a defense records in ``Response.meta`` (e.g. ``jailguard.detected``,
-    ``ecso.unsafe``, ``guard_filter.input.flagged``): ``[times True, times recorded]``. For the run summary
-    only (the Result schema has no place for them)."""
+    ``ecso.unsafe``, ``guard_filter.input.flagged``): ``[times True, times recorded]``. Shown in the run
+    summary and published as ``ConditionResult.decisions``."""
     out: dict[str, dict[str, list[int]]] = {}
 
     def walk(cond: dict[str, list[int]], prefix: str, value: Any, depth: int) -> None:
@@ -179,8 +179,13 @@ def build_result(
         {"judge": j, "asr": None, "refusal_rate_benign": None, "unjudged": 0, "per_category": {}}
         for j in judges
     ]
+    decisions = defense_decisions(records)
     conditions = [
-        got.get(name) or {"condition": name, **conds[name], "n_samples": 0, "judges": empty} for name in conds
+        {
+            **(got.get(name) or {"condition": name, **conds[name], "n_samples": 0, "judges": empty}),
+            "decisions": decisions.get(name, {}),
+        }
+        for name in conds
     ]
     model_info = dict(meta.get("model_info") or {})
     labels = model_info.get("labels") or []

@@ -59,9 +59,12 @@ def test_defense_decisions_are_recorded_and_counted(tmp_path):
     assert all(r["response_meta"] == {} for (c, _), r in recs.items() if c == "figstep")
     assert out.decisions["figstep+jailguard"]["jailguard.detected"] == [0, 6]
     assert out.decisions["figstep+jailguard"]["jailguard.checked"] == [6, 6]
-    # decisions stay in runs/: the published Result is unchanged by them
-    Result.model_validate(out.result)
-    assert "jailguard.detected" not in json.dumps(out.result)
+    # the published Result carries the counts (never the per-sample meta)
+    res = Result.model_validate(out.result)
+    by_name = {c.condition: c for c in res.conditions}
+    assert by_name["figstep+jailguard"].decisions["jailguard.detected"] == (0, 6)
+    assert by_name["figstep"].decisions == {}
+    assert "max_divergence" not in json.dumps(out.result)
     text = format_summary(out.result, run_dir=out.run_dir, n_new=12, n_resumed=0, decisions=out.decisions)
     [line] = [ln for ln in text.splitlines() if "decisions in" in ln]
     assert line.startswith("  decisions in figstep+jailguard: ")

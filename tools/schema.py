@@ -239,6 +239,10 @@ class ConditionResult(Strict):
     defense: str | None = None
     n_samples: int = Field(ge=0)
     judges: list[JudgeMetrics]
+    decisions: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description="boolean decisions a defense recorded per sample (e.g. jailguard.detected): [true, recorded]",
+    )
 
 
 class Agreement(Strict):
