@@ -7,7 +7,6 @@ default. ``white_box`` gives gradient access for LLaVA-family models.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -46,11 +45,6 @@ def build_messages(sample: Sample) -> list[dict[str, Any]]:
     content = [{"type": "image"} for _ in sample.images] + [{"type": "text", "text": sample.text}]
     msgs.append({"role": "user", "content": content})
     return msgs
-
-
-def _error_text(e: BaseException) -> str:
-    msg = str(e).splitlines()[0] if str(e) else ""
-    return f"{type(e).__name__}: {msg}"[:500]
 
 
 @register("model")
@@ -107,11 +101,47 @@ class HFModel(Model):
         return self._white_box
 
     # -- generation ----------------------------------------------------------------------------------------
-    def prompt_text(self, sample: Sample) -> str:
-        """The chat-formatted prompt (with the generation prompt) that the model sees for ``sample``."""
-        return self.processor.apply_chat_template(
-            build_messages(sample), add_generation_prompt=True, tokenize=False
+    @property
+    def image_token(self) -> str | None:
+        """The processor's image placeholder (what a raw prompt must contain once per image)."""
+        return getattr(self.processor, "image_token", None)
+
+    @property
+    def chat_template(self) -> str | None:
+        """The chat template text the prompts go through (processor's, else tokenizer's), or None."""
+        tpl = getattr(self.processor, "chat_template", None) or getattr(
+            self.processor.tokenizer, "chat_template", None
         )
+        if isinstance(tpl, dict):
+            tpl = tpl.get("default") or next(iter(tpl.values()), None)
+        return tpl
+
+    def prompt_text(self, sample: Sample) -> str:
+        """The prompt text that reaches the processor for ``sample``.
+
+        By default the model's chat template over :func:`build_messages` (with the generation prompt).
+        ``sample.meta["messages"]``: a chat conversation given as is (``{"type": "image"}`` parts take the
+        sample's images in order), with ``sample.meta["chat_template_kwargs"]`` passed to the template (e.g.
+        Llama Guard's ``excluded_category_keys``). ``sample.meta["raw_prompt"] = True``: ``sample.text``
+        verbatim, no chat template (it must hold :attr:`image_token` once per image).
+        """
+        from baselines.models._hf_inputs import count_image_parts, sample_mode
+
+        mode = sample_mode(sample)
+        if mode == "raw":
+            n = sample.text.count(self.image_token) if self.image_token else 0
+            if n != len(sample.images):
+                raise ValueError(
+                    f"raw prompt holds {n} image tokens {self.image_token!r} for {len(sample.images)} images"
+                )
+            return sample.text
+        msgs = build_messages(sample) if mode == "chat" else list(sample.meta["messages"])
+        if mode == "messages" and count_image_parts(msgs) != len(sample.images):
+            raise ValueError(
+                f"meta messages have {count_image_parts(msgs)} image parts for {len(sample.images)} images"
+            )
+        kwargs = dict(sample.meta.get("chat_template_kwargs") or {}) if mode == "messages" else {}
+        return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False, **kwargs)
 
     def _batches(self, samples: Sequence[Sample], texts: list[str]) -> list[list[int]]:
         """Index batches: grouped by image count, sorted by prompt length (longest first), batch_size each."""
@@ -125,71 +155,18 @@ class HFModel(Model):
             out.append([i])
         return out
 
+    def prefetch(self, samples: Sequence[Sample]) -> None:
+        """Resize the samples' images for the model ahead of :meth:`generate` (e.g. in a caller's background
+        thread while the previous batch generates); ``generate`` then skips that work. Exact: same pixels."""
+        from baselines.models._hf_gen import prefetch_images
+
+        prefetch_images(self, samples)
+
     def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:
-        """One Response per sample, in order; a failing sample becomes Response(error=...)."""
-        import torch
+        """One Response per sample, in order; a failing sample becomes Response(error=...).
 
-        results: list[Response | None] = [None] * len(samples)
-        texts: list[str] = []
-        for i, s in enumerate(samples):
-            try:
-                texts.append(self.prompt_text(s))
-            except Exception as e:  # noqa: BLE001 - a bad sample must not sink the batch
-                texts.append("")
-                results[i] = Response(sample_id=s.id, text="", error=f"chat template: {_error_text(e)}")
-        todo = [i for i in range(len(samples)) if results[i] is None]
-        if not config.greedy:
-            torch.manual_seed(config.seed)
-        for batch in self._batches([samples[i] for i in todo], [texts[i] for i in todo]):
-            idx = [todo[b] for b in batch]
-            try:
-                out = self._generate_batch([samples[i] for i in idx], [texts[i] for i in idx], config)
-                for i, r in zip(idx, out, strict=True):
-                    results[i] = r
-            except Exception as e:  # noqa: BLE001 - isolate the failing sample(s)
-                if len(idx) == 1:
-                    results[idx[0]] = Response(sample_id=samples[idx[0]].id, text="", error=_error_text(e))
-                    continue
-                for i in idx:
-                    try:
-                        results[i] = self._generate_batch([samples[i]], [texts[i]], config)[0]
-                    except Exception as e1:  # noqa: BLE001
-                        results[i] = Response(sample_id=samples[i].id, text="", error=_error_text(e1))
-        return [r for r in results if r is not None]
+        Batches are prepared (prompt, images, processor) one ahead in a background thread while the model
+        generates the previous one."""
+        from baselines.models._hf_gen import generate_all
 
-    def _generate_batch(
-        self, samples: list[Sample], texts: list[str], config: GenerationConfig
-    ) -> list[Response]:
-        import torch
-
-        t0 = time.perf_counter()
-        images = [im.convert("RGB") for s in samples for im in s.images]
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}
-        if images:
-            kwargs["images"] = images
-        inputs = self.processor(**kwargs).to(self.device)
-        if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        tok = self.processor.tokenizer
-        gen: dict[str, Any] = {"max_new_tokens": config.max_new_tokens, "pad_token_id": tok.pad_token_id}
-        if config.greedy:
-            gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            gen.update(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=None)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, **gen)
-        new = out[:, inputs["input_ids"].shape[1] :].cpu()
-        eos = self.model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        eos_ids.add(tok.eos_token_id)
-        per = (time.perf_counter() - t0) / len(samples)
-        responses = []
-        for s, row in zip(samples, new.tolist(), strict=True):
-            n = len(row)
-            for j, t in enumerate(row):
-                if t in eos_ids:
-                    n = j + 1
-                    break
-            text = tok.decode(row[:n], skip_special_tokens=True).strip()
-            responses.append(Response(sample_id=s.id, text=text, latency_s=per, n_output_tokens=n))
-        return responses
+        return generate_all(self, samples, config)

@@ -1,0 +1,138 @@
+"""Turning samples into model inputs for the hf back-end: prompt texts and a fast, exact image path.
+
+The fast image path: an image processor with the PIL back-end converts every image to numpy, back to PIL and
+resizes it there — for a 760x760 FigStep image and a 64 px tower that is ~5 ms of copies and resampling per
+image. :func:`pre_resize` makes that very same PIL ``resize`` call (same target size, same filter) once, up
+front, so the processor then meets an image that already has its target size: its own resize is an identity
+(``Image.resize`` to the same size returns a copy) and the ``pixel_values`` are bit-identical to the slow path.
+Processors whose resizing this module cannot mirror exactly (torchvision back-ends, custom ``resize`` methods
+such as LLaVA-NeXT's any-res tiling) are left alone. :class:`ImageCache` holds images resized ahead of time
+(``HFModel.prefetch``), so a caller's background thread can do that work while the model generates.
+
+Heavy imports stay inside functions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from baselines.types import Sample
+
+
+def _generic_target(ip: Any, height: int, width: int) -> tuple[int, int] | None:
+    """(height, width) that ``PilBackend.resize`` would produce for this input size, or None if unknown."""
+    from transformers.image_transforms import get_size_with_aspect_ratio
+
+    size = ip.size
+    get = size.get if hasattr(size, "get") else lambda k, d=None: getattr(size, k, d)
+    short, long_ = get("shortest_edge"), get("longest_edge")
+    if short and long_:
+        return tuple(get_size_with_aspect_ratio((height, width), short, long_))  # type: ignore[return-value]
+    if short:
+        s, lg = (width, height) if width <= height else (height, width)
+        new_short, new_long = short, int(short * lg / s)
+        return (new_long, new_short) if width <= height else (new_short, new_long)
+    if get("height") and get("width") and not get("max_height"):
+        return int(get("height")), int(get("width"))
+    return None
+
+
+def _qwen_target(ip: Any, height: int, width: int) -> tuple[int, int] | None:
+    """(height, width) that the Qwen2-VL PIL image processor resizes to (``smart_resize``)."""
+    import importlib
+
+    mod = importlib.import_module(type(ip).__module__)
+    size = ip.size
+    get = size.get if hasattr(size, "get") else lambda k, d=None: getattr(size, k, d)
+    lo, hi = get("shortest_edge"), get("longest_edge")
+    if not (lo and hi):
+        return None
+    return tuple(
+        mod.smart_resize(height, width, factor=ip.patch_size * ip.merge_size, min_pixels=lo, max_pixels=hi)
+    )  # type: ignore[return-value]
+
+
+def resize_rule(ip: Any):  # noqa: ANN201 - a callable or None
+    """The function (h, w) -> target (h, w) mirroring ``ip``'s own resizing, or None when not mirrored."""
+    try:
+        from transformers.image_processing_backends import PilBackend
+    except ImportError:  # pragma: no cover - older transformers: no fast path
+        return None
+    if not isinstance(ip, PilBackend) or not getattr(ip, "do_resize", False):
+        return None
+    resize = type(ip).resize
+    if resize is PilBackend.resize:
+        return lambda h, w: _generic_target(ip, h, w)
+    if type(ip).__name__ in ("Qwen2VLImageProcessorPil", "Qwen2_5_VLImageProcessorPil"):
+        return lambda h, w: _qwen_target(ip, h, w)
+    return None
+
+
+def pre_resize(image: Any, ip: Any, rule: Any) -> Any:
+    """``image`` as RGB and, where ``rule`` mirrors the processor exactly, already at its target size."""
+    im = image if image.mode == "RGB" else image.convert("RGB")
+    if rule is None or 0 in im.size:
+        return im
+    w, h = im.size
+    target = rule(h, w)
+    if target is None or tuple(target) == (h, w) or rule(*target) != tuple(target):
+        return im  # unknown, nothing to do, or not idempotent (the processor would resize again)
+    th, tw = target
+    resample = ip.resample if ip.resample is not None else 2  # PilBackend's default: BILINEAR
+    return im.resize((tw, th), resample=int(resample))
+
+
+class ImageCache:
+    """Images resized ahead of time, keyed by the identity of the original image (held, so ids stay unique).
+
+    Bounded (oldest entries dropped); thread-safe; an entry is consumed when used.
+    """
+
+    def __init__(self, limit: int = 512) -> None:
+        self.limit = limit
+        self._items: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, image: Any, resized: Any) -> None:
+        """Remember ``resized`` for ``image``."""
+        with self._lock:
+            self._items[id(image)] = (image, resized)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def pop(self, image: Any) -> Any | None:
+        """The resized version of ``image`` (removed from the cache), or None."""
+        with self._lock:
+            entry = self._items.get(id(image))
+            if entry is None or entry[0] is not image:
+                return None
+            del self._items[id(image)]
+            return entry[1]
+
+    def __contains__(self, image: Any) -> bool:
+        entry = self._items.get(id(image))
+        return entry is not None and entry[0] is image
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def count_image_parts(messages: Any) -> int:
+    """Number of ``{"type": "image"}`` parts in a chat ``messages`` list."""
+    n = 0
+    for m in messages:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list):
+            n += sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image")
+    return n
+
+
+def sample_mode(sample: Sample) -> str:
+    """How a sample's prompt is built: "raw" (meta raw_prompt), "messages" (meta messages) or "chat"."""
+    if sample.meta.get("raw_prompt"):
+        return "raw"
+    if sample.meta.get("messages") is not None:
+        return "messages"
+    return "chat"
