@@ -1,4 +1,4 @@
-"""hf back-end inputs: the fast image path is exact, prefetching, raw prompts, conversations, single BOS."""
+"""hf back-end inputs: the fast image path is exact, raw prompts, conversations, a single BOS."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from baselines.models import load_model
-from baselines.models._hf_gen import prepare, state
+from baselines.models._hf_gen import prepare
 from baselines.models._hf_inputs import pre_resize, resize_rule
 from baselines.types import GenerationConfig, Sample
 
@@ -90,18 +90,6 @@ def test_unknown_image_processors_are_left_alone() -> None:
     assert resize_rule(Custom()) is None
     im = _noise(40, 30, mode="L")
     assert pre_resize(im, Custom(), None).mode == "RGB" and pre_resize(im, Custom(), None).size == (40, 30)
-
-
-def test_prefetch_fills_the_cache_and_generate_uses_it(model) -> None:
-    samples = [Sample(f"p{i}", "Describe it.", images=(_noise(500, 400, seed=10 + i),)) for i in range(5)]
-    plain = model.generate(samples, CFG)
-    cache = state(model).cache
-    model.prefetch(samples)
-    assert all(s.images[0] in cache for s in samples)
-    prefetched = model.generate(samples, CFG)
-    assert not any(s.images[0] in cache for s in samples)  # consumed
-    assert [r.text for r in prefetched] == [r.text for r in plain]
-    assert all(r.error is None for r in prefetched)
 
 
 def test_raw_prompt_reaches_the_processor_verbatim(tiny_llava_dir) -> None:

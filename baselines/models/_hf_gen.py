@@ -1,4 +1,4 @@
-"""Batched generation for the hf back-end (``HFModel.generate`` / ``HFModel.prefetch``).
+"""Batched generation for the hf back-end (``HFModel.generate``).
 
 - Prompts are rendered once per sample; samples are grouped by image count and sorted by prompt length.
 - Batch k+1 is prepared (images resized exactly as the processor would, see ``_hf_inputs``; processor call)
@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from baselines.models._hf_inputs import ImageCache, pre_resize, resize_rule
+from baselines.models._hf_inputs import pre_resize, resize_rule
 from baselines.types import GenerationConfig, Response, Sample
 
 
@@ -32,13 +32,12 @@ def error_text(e: BaseException) -> str:
 
 @dataclass
 class FastState:
-    """Per-model helpers, built once: image resize rule, prefetch cache, tokenizer lock, configs."""
+    """Per-model helpers, built once: image resize rule, tokenizer lock, generation configs."""
 
     ip: Any
     rule: Any
     bos: str | None
     eos_ids: set[int]
-    cache: ImageCache = field(default_factory=ImageCache)
     lock: threading.Lock = field(default_factory=threading.Lock)
     gen_configs: dict[tuple, Any] = field(default_factory=dict)
 
@@ -71,19 +70,6 @@ def state(model: Any) -> FastState:
     return st
 
 
-def prefetch_images(model: Any, samples: Sequence[Sample]) -> None:
-    """Put the model-ready version of every image of ``samples`` into the model's cache."""
-    st = state(model)
-    for s in samples:
-        for im in s.images:
-            if im in st.cache:
-                continue
-            try:
-                st.cache.put(im, pre_resize(im, st.ip, st.rule))
-            except Exception:  # noqa: BLE001 - a broken image is reported by generate, not here
-                continue
-
-
 def _gen_config(model: Any, st: FastState, config: GenerationConfig) -> Any:
     key = (config.max_new_tokens, config.greedy, config.temperature, config.top_p)
     gc = st.gen_configs.get(key)
@@ -103,11 +89,7 @@ def prepare(model: Any, samples: list[Sample], texts: list[str]) -> tuple[Any, f
     """(processor output on CPU, seconds): images resized exactly as the processor would, then one call."""
     t0 = time.perf_counter()
     st = state(model)
-    images = []
-    for s in samples:
-        for im in s.images:
-            ready = st.cache.pop(im)
-            images.append(ready if ready is not None else pre_resize(im, st.ip, st.rule))
+    images = [pre_resize(im, st.ip, st.rule) for s in samples for im in s.images]
     if st.bos:
         texts = [t[len(st.bos) :] if t.startswith(st.bos) else t for t in texts]
     kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt", "padding": True}

@@ -6,16 +6,13 @@ image. :func:`pre_resize` makes that very same PIL ``resize`` call (same target 
 front, so the processor then meets an image that already has its target size: its own resize is an identity
 (``Image.resize`` to the same size returns a copy) and the ``pixel_values`` are bit-identical to the slow path.
 Processors whose resizing this module cannot mirror exactly (torchvision back-ends, custom ``resize`` methods
-such as LLaVA-NeXT's any-res tiling) are left alone. :class:`ImageCache` holds images resized ahead of time
-(``HFModel.prefetch``), so a caller's background thread can do that work while the model generates.
+such as LLaVA-NeXT's any-res tiling) are left alone.
 
 Heavy imports stay inside functions.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from baselines.types import Sample
@@ -82,41 +79,6 @@ def pre_resize(image: Any, ip: Any, rule: Any) -> Any:
     th, tw = target
     resample = ip.resample if ip.resample is not None else 2  # PilBackend's default: BILINEAR
     return im.resize((tw, th), resample=int(resample))
-
-
-class ImageCache:
-    """Images resized ahead of time, keyed by the identity of the original image (held, so ids stay unique).
-
-    Bounded (oldest entries dropped); thread-safe; an entry is consumed when used.
-    """
-
-    def __init__(self, limit: int = 512) -> None:
-        self.limit = limit
-        self._items: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, image: Any, resized: Any) -> None:
-        """Remember ``resized`` for ``image``."""
-        with self._lock:
-            self._items[id(image)] = (image, resized)
-            while len(self._items) > self.limit:
-                self._items.popitem(last=False)
-
-    def pop(self, image: Any) -> Any | None:
-        """The resized version of ``image`` (removed from the cache), or None."""
-        with self._lock:
-            entry = self._items.get(id(image))
-            if entry is None or entry[0] is not image:
-                return None
-            del self._items[id(image)]
-            return entry[1]
-
-    def __contains__(self, image: Any) -> bool:
-        entry = self._items.get(id(image))
-        return entry is not None and entry[0] is image
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def count_image_parts(messages: Any) -> int:

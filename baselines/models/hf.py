@@ -155,13 +155,6 @@ class HFModel(Model):
             out.append([i])
         return out
 
-    def prefetch(self, samples: Sequence[Sample]) -> None:
-        """Resize the samples' images for the model ahead of :meth:`generate` (e.g. in a caller's background
-        thread while the previous batch generates); ``generate`` then skips that work. Exact: same pixels."""
-        from baselines.models._hf_gen import prefetch_images
-
-        prefetch_images(self, samples)
-
     def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:
         """One Response per sample, in order; a failing sample becomes Response(error=...).
 
