@@ -1,15 +1,12 @@
 """Harness speed on a tiny LLaVA: per-sample time at batch 8 vs a bare one-at-a-time generate loop, and the
 harness's own overhead (everything but model.generate) as a share of the run's time.
 
-    python benchmarks/bench_harness.py [--n 64] [--batch-size 8] [--max-new-tokens 32] [--threads 1] [--prefetch]
+    python benchmarks/bench_harness.py [--n 64] [--batch-size 8] [--max-new-tokens 32] [--threads 2]
 
 Both paths answer the same FigStep-attacked samples greedily with the same model. The bare loop gets the
 attacked samples ready-made (no rendering, no judging, no records); the harness time includes all of those.
 Targets (issue 3): harness >= 4x faster per sample; overhead < 10% of the run.
-
-``--prefetch`` measures what the harness gains by calling ``model.prefetch(attacked)`` in its background
-worker right after attacking a batch (the hf back-end then finds the images already resized for the model):
-the benchmark does that from the attack's ``apply``, which the harness runs in that worker.
+For reference it also prints the hf back-end alone: one ``generate`` call over the ready-made attacked samples.
 """
 
 from __future__ import annotations
@@ -76,23 +73,9 @@ def backend_run(model_dir: Path, samples: list, batch_size: int, max_new_tokens:
     return time.perf_counter() - t0
 
 
-def harness_run(
-    model_dir: Path, samples: list, batch_size: int, max_new_tokens: int, runs: Path, prefetch: bool = False
-):
+def harness_run(model_dir: Path, samples: list, batch_size: int, max_new_tokens: int, runs: Path):
     """The harness on the figstep condition; returns the RunOutcome."""
     from baselines.attacks.figstep import FigStep
-
-    class PrefetchingFigStep(FigStep):
-        """FigStep that hands its images to ``model.prefetch`` (runs in the harness's background worker)."""
-
-        name = "figstep"
-
-        def apply(self, batch, model=None):  # noqa: ANN001, ANN201 - same signature as Attack.apply
-            out = super().apply(batch, model)
-            if model is not None and hasattr(model, "prefetch"):
-                model.prefetch(out)
-            return out
-
     from baselines.base import LoadedDataset
     from baselines.harness import Components, execute
     from baselines.judges.refusal import RefusalJudge
@@ -114,7 +97,7 @@ def harness_run(
     comps = Components(
         dataset=LoadedDataset(name="bench", samples=samples, checksum="-", source="benchmark"),
         model=model,
-        attacks={"figstep": PrefetchingFigStep() if prefetch else FigStep()},
+        attacks={"figstep": FigStep()},
         judges={"refusal": RefusalJudge()},
     )
     return execute(config, comps, runs, fresh=True, progress=False)
@@ -127,7 +110,6 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--prefetch", action="store_true", help="resize images ahead in the harness worker")
     ap.add_argument(
         "--repeats", type=int, default=3, help="alternate both paths this often; keep the best of each"
     )
@@ -149,16 +131,14 @@ def main() -> None:
         for _ in range(args.repeats):  # alternate, keep the fastest of each (a shared machine is noisy)
             t_bare = min(t_bare, bare_loop(model_dir, attacked, args.max_new_tokens))
             t_backend = min(t_backend, backend_run(model_dir, attacked, args.batch_size, args.max_new_tokens))
-            o = harness_run(
-                model_dir, samples, args.batch_size, args.max_new_tokens, Path(tmp) / "runs", args.prefetch
-            )
+            o = harness_run(model_dir, samples, args.batch_size, args.max_new_tokens, Path(tmp) / "runs")
             out = o if out is None or o.stats["total_s"] < out.stats["total_s"] else out
     s = out.stats
     per_bare, per_h = t_bare / args.n, s["total_s"] / args.n
     overhead = s["total_s"] - s["generate_s"]
     print(
         f"samples: {args.n}, max_new_tokens: {args.max_new_tokens}, torch threads: {args.threads}, "
-        f"best of {args.repeats}, prefetch: {'on' if args.prefetch else 'off'}"
+        f"best of {args.repeats}"
     )
     print(f"bare one-at-a-time generate loop: {1000 * per_bare:7.1f} ms/sample")
     print(f"harness, batch {args.batch_size} (render+generate+judge+records): {1000 * per_h:7.1f} ms/sample")
