@@ -23,7 +23,7 @@ from baselines.base import Attack, Defense, Judge, LoadedDataset, Model
 from baselines.runchecks import require_white_box
 from baselines.runconfig import Condition, RunConfig
 from baselines.runresult import build_result, defense_decisions, json_safe
-from baselines.runstore import RunStore, record_key
+from baselines.runstore import RunStore, RunStoreError, record_key
 from baselines.types import Response, Sample, Verdict
 
 
@@ -197,7 +197,9 @@ def execute(
     require_white_box(
         config, comps.model, comps.attacks
     )  # before any condition runs (and before run.json is written)
-    store.write_meta(run_meta(config, comps, n_selected=len(samples)))
+    meta = run_meta(config, comps, n_selected=len(samples))
+    check_resumable(store, meta)
+    store.write_meta(meta)
     done = {record_key(r) for r in store.load()}
     n_resumed = len(done)
     if n_resumed:
@@ -261,6 +263,29 @@ def execute(
             if v.get("error") and j not in errors:
                 errors[j] = v["error"]
     return RunOutcome(result, run_dir, n_new, n_resumed, stats, errors, defense_decisions(records))
+
+
+IDENTITY_KEYS = ("revision", "weights_sha256")
+
+
+def check_resumable(store: RunStore, meta: dict[str, Any]) -> None:
+    """Refuse to resume records that another model (weights / revision) or other data produced: the run id
+    comes from the configuration, which names a model (``organism``, ``hf:x``) but not its weights."""
+    if not store.samples_path.is_file() or not store.meta_path.is_file():
+        return
+    old = store.read_meta()
+    changed = [
+        f"model {k}: {old['model_info'][k]} -> {meta['model_info'][k]}"
+        for k in IDENTITY_KEYS
+        if k in (old.get("model_info") or {}) and old["model_info"][k] != meta["model_info"].get(k)
+    ]
+    if (old.get("dataset") or {}).get("checksum") != meta["dataset"]["checksum"]:
+        changed.append("dataset checksum")
+    if changed:
+        raise RunStoreError(
+            f"cannot resume {store.dir}: its records were made with different inputs ({'; '.join(changed)}). "
+            "Rerun with --fresh to discard them, or move that folder away."
+        )
 
 
 def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[str, Any]:

@@ -223,3 +223,23 @@ def test_defense_that_cannot_wrap_fails_before_any_condition(tmp_path):
     with pytest.raises(BackendError, match="encoder_path"):
         execute(cfg, comps, tmp_path, progress=False)
     assert comps.model.batches == []  # the undefended condition did not run first
+
+
+# -- resuming never mixes records of different model weights or data ----------------------------------------
+
+
+def test_resume_refuses_records_of_other_weights_or_data(tmp_path):
+    from baselines.harness import check_resumable
+    from baselines.runstore import RunStoreError
+
+    store = RunStore(tmp_path / "run")
+    meta = {"model_info": {"revision": "local:aaa", "weights_sha256": "w1"}, "dataset": {"checksum": "d1"}}
+    check_resumable(store, meta)  # nothing to resume yet
+    store.write_meta(meta)
+    store.samples_path.write_text('{"condition": "c", "id": "x"}\n', encoding="utf-8")
+    check_resumable(store, meta)  # same inputs: resumable
+    other_weights = {**meta, "model_info": {"revision": "local:aaa", "weights_sha256": "w2"}}
+    with pytest.raises(RunStoreError, match=r"weights_sha256: w1 -> w2.*--fresh"):
+        check_resumable(store, other_weights)
+    with pytest.raises(RunStoreError, match="dataset checksum"):
+        check_resumable(store, {**meta, "dataset": {"checksum": "d2"}})

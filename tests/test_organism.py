@@ -111,7 +111,8 @@ needs_artifact = pytest.mark.skipif(
 
 
 V0_CANNOT_READ = pytest.mark.xfail(
-    strict=True, reason="organism v0 has not learned to read typography (docs/organism.md, Measured properties)"
+    strict=True,
+    reason="organism v0 has not learned to read typography (docs/organism.md, Measured properties)",
 )
 
 
