@@ -40,7 +40,7 @@ _CSV = {"mini": "mini_JailBreakV_28K.csv", "full": "JailBreakV_28K.csv"}
 class JailBreakVDataset(Dataset):
     """JailBreakV-28K (mini or full) image-text jailbreak pairs from a local path."""
 
-    paper_id = None
+    paper_id = "2024-luo-jailbreakv-28k"
     summary = "JailBreakV-28K from a local path: JailBreakV_28K/{mini_,}JailBreakV_28K.csv + images"
 
     class Params(BaseModel):

@@ -40,7 +40,7 @@ def find_data_dir(path: Path, marker: str) -> Path:
 class SafeBenchDataset(Dataset):
     """SafeBench / SafeBench-Tiny questions (+ optional released FigStep images) from a local path."""
 
-    paper_id = None
+    paper_id = "2023-gong-figstep"
     summary = "SafeBench (FigStep) from a local path: safebench.csv or SafeBench-Tiny.csv (+ released images)"
 
     class Params(BaseModel):

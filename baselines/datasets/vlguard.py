@@ -31,7 +31,7 @@ _KEYS = {"unsafes": "instruction", "safe_unsafes": "unsafe_instruction", "safe_s
 class VLGuardDataset(Dataset):
     """VLGuard test split (unsafes, safe_unsafes, safe_safes) from a local path."""
 
-    paper_id = None
+    paper_id = "2024-zong-vlguard"
     summary = "VLGuard test split from a local path: test.json + test/ images (3 subsets)"
 
     class Params(BaseModel):

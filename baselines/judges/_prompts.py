@@ -12,6 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -64,3 +65,18 @@ def load_prompt(name: str) -> PromptTemplate:
         placeholders=tuple(side["placeholders"]),
         sha256=digest,
     )
+
+
+def generate_all(model: Any, queries: list[Any], config: Any, who: str) -> list[Any]:
+    """One batched ``generate`` call of a judge's model: a back-end failure or a wrong number of answers
+    turns every answer into an error Response (so the samples are unjudged), never a fallback."""
+    from baselines.types import Response
+
+    try:
+        answers = model.generate(queries, config)
+        if len(answers) != len(queries):
+            raise RuntimeError(f"{who} returned {len(answers)} answers for {len(queries)} prompts")
+    except Exception as e:  # noqa: BLE001 - a back-end failure makes the batch unjudged, never a fallback
+        err = f"{who} error: {type(e).__name__}: {str(e)[:300]}"
+        answers = [Response(q.id, "", error=err) for q in queries]
+    return answers

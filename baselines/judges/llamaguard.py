@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from baselines.base import Judge, Model, ParamsError
-from baselines.judges._prompts import load_prompt
+from baselines.judges._prompts import generate_all, load_prompt
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample, Verdict
 
@@ -185,15 +185,7 @@ class LlamaGuardJudge(Judge):
             conversation = self.uses_chat_template(model)
             queries = [self.build_query(samples[i], responses[i], conversation=conversation) for i in todo]
             config = GenerationConfig(max_new_tokens=self.params.max_new_tokens, temperature=0.0)
-            try:
-                answers = model.generate(queries, config)
-                if len(answers) != len(queries):
-                    raise RuntimeError(
-                        f"guard model returned {len(answers)} answers for {len(queries)} prompts"
-                    )
-            except Exception as e:  # noqa: BLE001 - a back-end failure makes the batch unjudged, never a fallback
-                err = f"guard model error: {type(e).__name__}: {str(e)[:300]}"
-                answers = [Response(samples[i].id, "", error=err) for i in todo]
+            answers = generate_all(model, queries, config, "guard model")
             for i, ans in zip(todo, answers, strict=True):
                 verdicts[i] = self._verdict(ans)
         return [v for v in verdicts if v is not None]
