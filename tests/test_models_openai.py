@@ -62,6 +62,30 @@ def test_request_format_and_image_data_url(server) -> None:
     assert all(r.authorized for r in server.chat_requests)
 
 
+def test_given_conversation_is_sent_with_images_and_template_kwargs(server) -> None:
+    im = _image()
+    convo = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Is this safe?"}]},
+        {"role": "assistant", "content": "It is a picture."},
+    ]
+    meta = {"messages": convo, "chat_template_kwargs": {"excluded_category_keys": ["S6"]}}
+    out = _model(server).generate([Sample(id="g", text="ignored", images=(im,), meta=meta)], CFG)
+    assert out[0].error is None
+    body = server.chat_requests[-1].body
+    assert body["chat_template_kwargs"] == {"excluded_category_keys": ["S6"]}
+    assert [m["role"] for m in body["messages"]] == ["user", "assistant"]
+    first = body["messages"][0]["content"]
+    assert (
+        first[1] == {"type": "text", "text": "Is this safe?"}
+        and body["messages"][1]["content"] == "It is a picture."
+    )
+    decoded = Image.open(io.BytesIO(base64.b64decode(first[0]["image_url"]["url"].split(",", 1)[1])))
+    assert decoded.convert("RGB").tobytes() == im.tobytes()
+    # image parts and images must agree: the sample fails alone, with a clear error
+    bad = Sample(id="h", text="x", meta={"messages": convo})
+    assert "more image parts" in _model(server).generate([bad], CFG)[0].error
+
+
 def test_retry_after_seconds_is_honoured(server) -> None:
     server.push("429", retry_after="1")
     out = _model(server).generate([Sample(id="a", text="x")], CFG)

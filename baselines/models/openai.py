@@ -81,7 +81,13 @@ def data_url(image: Any) -> str:
 
 
 def build_messages(sample: Sample) -> list[dict[str, Any]]:
-    """Chat-completions messages: an optional system message, then the user turn (images, then text)."""
+    """Chat-completions messages: an optional system message, then the user turn (images, then text).
+
+    A conversation given in ``sample.meta["messages"]`` (as the hf back-end takes it, e.g. from the
+    ``llamaguard`` judge) is sent as is, each ``{"type": "image"}`` part taking the next image as a data URL.
+    """
+    if sample.meta.get("messages") is not None:
+        return _given_messages(sample)
     msgs: list[dict[str, Any]] = []
     if sample.system:
         msgs.append({"role": "system", "content": sample.system})
@@ -94,6 +100,31 @@ def build_messages(sample: Sample) -> list[dict[str, Any]]:
     else:
         msgs.append({"role": "user", "content": sample.text})
     return msgs
+
+
+def _given_messages(sample: Sample) -> list[dict[str, Any]]:
+    images = iter(sample.images)
+    out: list[dict[str, Any]] = []
+    for msg in sample.meta["messages"]:
+        content = msg.get("content")
+        if isinstance(content, (list, tuple)):
+            parts = []
+            for part in content:
+                if part.get("type") == "image":
+                    try:
+                        im = next(images)
+                    except StopIteration:
+                        raise ValueError(
+                            "meta['messages'] has more image parts than the sample has images"
+                        ) from None
+                    parts.append({"type": "image_url", "image_url": {"url": data_url(im.convert("RGB"))}})
+                else:
+                    parts.append(dict(part))
+            content = parts
+        out.append({**msg, "content": content})
+    if next(images, None) is not None:
+        raise ValueError("the sample has more images than meta['messages'] has image parts")
+    return out
 
 
 @register("model")
@@ -163,6 +194,8 @@ class OpenAIModel(Model):
         }
         if config.top_p < 1.0:
             body["top_p"] = config.top_p
+        if sample.meta.get("chat_template_kwargs"):  # vLLM / SGLang pass these to the served chat template
+            body["chat_template_kwargs"] = dict(sample.meta["chat_template_kwargs"])
         body.update(self.params.extra_body)
         return body
 
