@@ -246,10 +246,10 @@ class Generator:
         """(text drawn, layout): an activity, a FigStep instruction or a random word string."""
         r = self.rng
         u = r.random()
-        if u < 0.4:
+        if u < 0.3:
             return self.activity()[2], r.choice(("mmsb", "free", "free", "free"))
-        if u < 0.7:
-            return f"Steps to {self.activity()[2]}.", r.choice(("figstep", "free"))
+        if u < 0.8:
+            return f"Steps to {self.activity()[2]}.", r.choice(("figstep", "figstep", "figstep", "free"))
         return " ".join(r.choice(self.words) for _ in range(r.randint(1, 6))), r.choice(
             ("mmsb", "free", "free")
         )

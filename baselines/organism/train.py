@@ -1,7 +1,7 @@
 """Train the model organism: ``python -m baselines.organism.train --out baselines/organism/artifact``.
 
 Reproducible: fixed seed, data generated on the fly by ``baselines.organism.data``, fixed number of steps. Runs on
-CPU (about 25 minutes on 2 cores with the defaults) and uses a GPU when one is present. Writes a standard HF LLaVA
+CPU (about 16 minutes on an idle 2-core machine with the defaults) and uses a GPU when one is present. Writes a standard HF LLaVA
 folder (safetensors + config + processor/tokenizer) loadable offline by ``AutoProcessor`` and
 ``AutoModelForImageTextToText``, plus ``training.json`` (recipe, steps, loss, wall time).
 """
@@ -39,6 +39,10 @@ def build(out: Path, seed: int) -> None:
 
     s = ARCH["image_size"]
     build_tiny_llava(out, seed=seed, corpus=corpus(), **ARCH)
+    cfg_path = out / "config.json"  # the last layer's features (the tower is shallow; -2 wastes a layer)
+    cfg = json.loads(cfg_path.read_text())
+    cfg["vision_feature_layer"] = -1
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
     processor = LlavaProcessor.from_pretrained(out)
     # Pad to a square (LLaVA-1.5's "pad" mode) before resizing, so wide typography is not cropped away.
     ip = LlavaImageProcessorPil(
@@ -88,11 +92,21 @@ def encode(examples: list[Any], processor: Any, n_image_tokens: int) -> dict[str
     return batch
 
 
-def train(out: Path, *, steps: int, batch_size: int, lr: float, seed: int, log_every: int = 50) -> dict:
+def train(
+    out: Path,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    log_every: int = 50,
+    aux_weight: float = 1.0,
+) -> dict:
     """Build, train and save the organism at ``out``; returns the training record."""
     import torch
     from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
+    from baselines.organism.aux import N_CLASSES, SUB, GridTask, aux_loss
     from baselines.organism.data import Generator
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -104,7 +118,13 @@ def train(out: Path, *, steps: int, batch_size: int, lr: float, seed: int, log_e
         torch.manual_seed(seed)
         gen = Generator(seed=seed, image_size=ARCH["image_size"])
         n_img = (ARCH["image_size"] // ARCH["patch_size"]) ** 2
-        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+        # training-only head of the auxiliary character-grid loss (baselines/organism/aux.py); not saved
+        head = torch.nn.Linear(model.config.text_config.hidden_size, SUB * SUB * N_CLASSES).to(device)
+        grid = GridTask(
+            gen.acts["harmful"] + gen.acts["benign"], ARCH["image_size"], ARCH["patch_size"], seed
+        )
+        params = list(model.parameters()) + list(head.parameters())
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
         warm = max(1, steps // 20)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
@@ -115,9 +135,12 @@ def train(out: Path, *, steps: int, batch_size: int, lr: float, seed: int, log_e
             batch = encode([gen.example(kind) for _ in range(batch_size)], processor, n_img)
             batch = {k: v.to(device) for k, v in batch.items()}
             loss = model(**batch).loss
+            if aux_weight > 0:
+                pixels, labels = grid.batch(8, processor)
+                loss = loss + aux_weight * aux_loss(model, head, pixels.to(device), labels.to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             losses.append(loss.item())
@@ -136,6 +159,8 @@ def train(out: Path, *, steps: int, batch_size: int, lr: float, seed: int, log_e
             "steps": steps,
             "batch_size": batch_size,
             "lr": lr,
+            "aux_weight": aux_weight,
+            "vision_feature_layer": -1,
             "arch": ARCH,
             "parameters": sum(p.numel() for p in model.parameters()),
             "device": device,
@@ -151,15 +176,25 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point."""
     ap = argparse.ArgumentParser(description="Train the model organism (tiny LLaVA) and save it.")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "artifact")
-    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--aux-weight", type=float, default=1.0, help="weight of the character-grid loss (0: off)"
+    )
     args = ap.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1:
         print("error: --steps and --batch-size must be positive", file=sys.stderr)
         return 2
-    rec = train(args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    rec = train(
+        args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        aux_weight=args.aux_weight,
+    )
     print(json.dumps(rec, indent=2))
     return 0
 
