@@ -104,7 +104,7 @@ def defense_decisions(records: list[dict[str, Any]]) -> dict[str, dict[str, list
         meta = r.get("response_meta") or {}
         if meta:
             walk(out.setdefault(r["condition"], {}), "", meta, 0)
-    return out
+    return {cond: counts for cond, counts in out.items() if counts}
 
 
 def config_sha256(data: Any) -> str:

@@ -52,6 +52,8 @@ def format_summary(
         if k == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
     for cond, counts in (decisions or {}).items():
+        if not counts:
+            continue
         shown = ", ".join(f"{k} {t}/{n}" for k, (t, n) in counts.items())
         lines.append(f"  decisions in {cond}: {shown}")
     for sk in ds.get("skipped") or []:
