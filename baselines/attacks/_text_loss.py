@@ -14,7 +14,7 @@ from typing import Any
 
 from baselines.base import WhiteBoxRequiredError
 
-_NEEDED = ("model", "processor", "normalize", "prompt_text")
+_NEEDED = ("model", "processor", "normalize", "tokenize_pairs")
 
 
 class TextTokenLoss:
@@ -38,26 +38,12 @@ class TextTokenLoss:
     def batch(self, prompts: Sequence[str], targets: Sequence[str]) -> dict[str, Any]:
         """Token ids, attention mask, position ids and labels (image and pad positions -100), cached."""
         import torch
-        from PIL import Image
 
         key = (tuple(prompts), tuple(targets))
         if key in self._cache:
             return self._cache[key]
-        wb, tok = self.wb, self.wb.processor.tokenizer
-        h, w = wb.image_size
-        side = tok.padding_side
-        try:
-            tok.padding_side = "left"
-            p = wb.processor(
-                text=[wb.prompt_text(x) for x in prompts],
-                images=[Image.new("RGB", (w, h))] * len(prompts),
-                padding=True,
-                return_tensors="pt",
-            )
-            tok.padding_side = "right"
-            t = tok(list(targets), add_special_tokens=False, padding=True, return_tensors="pt")
-        finally:
-            tok.padding_side = side
+        wb = self.wb
+        p, t = wb.tokenize_pairs(prompts, targets)
         ids = torch.cat([p["input_ids"], t["input_ids"]], dim=1)
         mask = torch.cat([p["attention_mask"], t["attention_mask"]], dim=1)
         labels = ids.masked_fill((mask == 0) | (ids == self.image_token_id), -100)[:, 1:]

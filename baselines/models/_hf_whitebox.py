@@ -90,15 +90,14 @@ class LlavaWhiteBox(WhiteBox):
         msgs.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]})
         return self.processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
-    def _batch(self, prompts: Sequence[str], targets: Sequence[str], system: str | None) -> dict[str, Any]:
-        """The padded token batch for (prompts, targets), built once and cached."""
-        import torch
+    def tokenize_pairs(
+        self, prompts: Sequence[str], targets: Sequence[str], system: str | None = None
+    ) -> tuple[Any, Any]:
+        """Teacher-forcing inputs of a (prompt, target) batch: the chat-formatted prompts with one blank image
+        each, left-padded, and the targets tokenized on their own, right-padded (a leading space matters).
+        Shared by ``target_loss`` and attacks with their own loss masks (ImgJP)."""
         from PIL import Image
 
-        key = (tuple(prompts), tuple(targets), system)
-        if key in self._batches:
-            self._batches.move_to_end(key)
-            return self._batches[key]
         tok = self.tokenizer
         blank = Image.new("RGB", (self._size[1], self._size[0]))
         side = tok.padding_side
@@ -114,6 +113,17 @@ class LlavaWhiteBox(WhiteBox):
             t = tok(list(targets), add_special_tokens=False, padding=True, return_tensors="pt")
         finally:
             tok.padding_side = side
+        return p, t
+
+    def _batch(self, prompts: Sequence[str], targets: Sequence[str], system: str | None) -> dict[str, Any]:
+        """The padded token batch for (prompts, targets), built once and cached."""
+        import torch
+
+        key = (tuple(prompts), tuple(targets), system)
+        if key in self._batches:
+            self._batches.move_to_end(key)
+            return self._batches[key]
+        p, t = self.tokenize_pairs(prompts, targets, system)
         if (t["attention_mask"].sum(1) == 0).any():
             raise ValueError("target_loss: every target must have at least one token")
         ids = torch.cat([p["input_ids"], t["input_ids"]], dim=1)
