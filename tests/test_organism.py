@@ -102,9 +102,9 @@ def test_comply_is_not_a_refusal() -> None:
 
 
 # ---- the trained artifact ---------------------------------------------------------------------------------
-# The artifact's properties. v1 (shipped) reads the verbs of FigStep images but not held-out verb-object pairs,
-# and PGD does not land within budget: those two are strict expected failures, so they turn red (and the marks
-# must go) the day a retrained organism passes them.
+# The artifact's properties. v1 (shipped) reads the verbs of FigStep images but not held-out verb-object pairs:
+# that property is a strict expected failure, so it turns red (and the mark must go) the day a retrained
+# organism passes it.
 needs_artifact = pytest.mark.skipif(
     not (ARTIFACT_DIR / "config.json").is_file(),
     reason="no trained organism committed yet (python -m baselines.organism.train)",
@@ -113,7 +113,7 @@ needs_artifact = pytest.mark.skipif(
 
 V1_CANNOT_READ = pytest.mark.xfail(
     strict=True,
-    reason="organism v1 does not yet read held-out typography (nor does PGD land within budget) (docs/organism.md, Measured properties)",
+    reason="organism v1 does not yet read held-out typography (docs/organism.md, Measured properties)",
 )
 
 
@@ -167,7 +167,6 @@ def test_ecso_brings_figstep_asr_down(props: dict) -> None:
 
 
 @needs_artifact
-@V1_CANNOT_READ
 def test_pgd_makes_target_the_greedy_answer() -> None:
     from baselines.organism.measure import PGD_MAX_STEPS, bundled, load, pgd
 

@@ -133,8 +133,9 @@ def pgd(
     check_every: int = 10,
     seed: int = 0,
 ) -> int | None:
-    """Qi et al. PGD, scaled down: the number of steps after which ``target`` is the greedy answer to
-    (image, ``prompt``) with the 8-bit-rounded adversarial image; None if not within ``max_steps``."""
+    """Qi et al. PGD, scaled down: the number of steps after which the greedy answer to
+    (image, ``prompt``) with the 8-bit-rounded adversarial image begins with ``target``; None if not within
+    ``max_steps``."""
     import torch
     from PIL import Image
 
@@ -155,7 +156,7 @@ def pgd(
         if step % check_every == 0:
             img = wb.images_from_pixels((clean + delta).detach())[0]
             out = org.answer([Sample("pgd", prompt, images=(img,))], max_new_tokens=48)[0]
-            if out.strip() == target:
+            if out.strip().startswith(target):
                 return step
     return None
 
