@@ -51,6 +51,11 @@ def is_instrument(r: Result) -> bool:
     return "smoke" in text or "organism" in text or r.model.get("backend") == "organism"
 
 
+def instrument_label(r: Result) -> str:
+    """'model organism' or 'smoke-test model' (what the result's own labels say), for captions."""
+    return "smoke-test model" if "smoke" in " ".join(result_labels(r)).lower() else "model organism"
+
+
 def fmt_est(e: Estimate | None) -> str:
     """'41.0% [33.2–48.5]' for an estimate with its 95% CI."""
     if e is None:
@@ -136,7 +141,7 @@ def result_chart(r: Result) -> str:
         if j.asr is not None
     ]
     title = f"ASR on {model_label(r)} / {r.dataset.get('name', '?')}" + (
-        " (smoke-test model)" if is_instrument(r) else ""
+        f" ({instrument_label(r)})" if is_instrument(r) else ""
     )
     return rate_bars_svg(rows, title=title)
 
@@ -156,7 +161,7 @@ def render_results_pages(ctx: Ctx) -> dict[str, str]:
     for baseline, results in ctx.by_baseline.items():
         page = results_page(baseline)
         n_inst = sum(is_instrument(r) for r in results)
-        note = f" — {n_inst} from the smoke-test model" if n_inst else ""
+        note = f" — {n_inst} from the offline test instrument (model organism)" if n_inst else ""
         items.append(
             f'<li><a href="{href(RESULTS_INDEX, page)}"><code>{esc(baseline)}</code></a>: '
             f"{len(results)} result file(s){note}</li>"
