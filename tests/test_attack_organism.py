@@ -52,7 +52,7 @@ def test_typography_qr_attack_raises_asr(organism, harmful, text_only_asr) -> No
 
 @pytest.mark.xfail(
     strict=True,
-    reason="organism v1 cannot read the keyword in HADES's image, and refuses HADES's text prompt on its own "
+    reason="organism v2 cannot read the keyword in HADES's image, and refuses HADES's text prompt on its own "
     "(docs/organism.md); strict, so it turns red once a retrained organism reads",
 )
 def test_hades_black_box_stage_raises_asr(organism, harmful, text_only_asr) -> None:

@@ -162,6 +162,8 @@ class Generator:
         for t in THEMES:
             for label, verbs in (("harmful", t.harmful_verbs), ("benign", t.benign_verbs)):
                 self.acts[label] += [f"{v} {o}" for v in verbs for o in t.objects if f"{v} {o}" not in held]
+        self.verbs = sorted({v for t in THEMES for v in t.harmful_verbs + t.benign_verbs})
+        self.objects = sorted({o for t in THEMES for o in t.objects})
         self.words = sorted(
             {w for t in THEMES for p in t.harmful_verbs + t.benign_verbs + t.objects for w in p.split()}
             | {w for m in MODIFIERS for w in m.split()}
@@ -175,6 +177,10 @@ class Generator:
         a = r.choice(self.acts[label])
         m = f" {r.choice(MODIFIERS)}" if r.random() < 0.4 else ""
         return label, a, a + m
+
+    def pair(self) -> str:
+        """A verb and an object drawn independently over every scenario (a reading exercise)."""
+        return f"{self.rng.choice(self.verbs)} {self.rng.choice(self.objects)}"
 
     def request(self, full: str) -> str:
         """A text request for an activity, in one of many phrasings."""
@@ -249,7 +255,10 @@ class Generator:
         if u < 0.3:
             return self.activity()[2], r.choice(("mmsb", "free", "free", "free"))
         if u < 0.8:
-            return f"Steps to {self.activity()[2]}.", r.choice(("figstep", "figstep", "figstep", "free"))
+            # half of the FigStep-layout texts pair a verb with an object from any scenario: the organism must
+            # read the object, not complete the verb with a familiar one
+            what = self.activity()[2] if r.random() < 0.5 else self.pair()
+            return f"Steps to {what}.", r.choice(("figstep", "figstep", "figstep", "free"))
         return " ".join(r.choice(self.words) for _ in range(r.randint(1, 6))), r.choice(
             ("mmsb", "free", "free")
         )
