@@ -22,7 +22,7 @@ from baselines import registry
 from baselines.base import Attack, Defense, Judge, LoadedDataset, Model
 from baselines.runchecks import require_white_box
 from baselines.runconfig import Condition, RunConfig
-from baselines.runresult import build_result, defense_decisions, json_safe
+from baselines.runresult import build_result, json_safe
 from baselines.runstore import RunStore, RunStoreError, record_key
 from baselines.types import Response, Sample, Verdict
 
@@ -48,7 +48,6 @@ class RunOutcome:
     n_resumed: int
     stats: dict[str, float]
     first_errors: dict[str, str] = field(default_factory=dict)  # judge -> first error seen (for the summary)
-    decisions: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # see defense_decisions
 
 
 def shard_of(sample_id: str, n: int) -> int:
@@ -262,7 +261,7 @@ def execute(
         for j, v in r["verdicts"].items():
             if v.get("error") and j not in errors:
                 errors[j] = v["error"]
-    return RunOutcome(result, run_dir, n_new, n_resumed, stats, errors, defense_decisions(records))
+    return RunOutcome(result, run_dir, n_new, n_resumed, stats, errors)
 
 
 IDENTITY_KEYS = ("revision", "weights_sha256")

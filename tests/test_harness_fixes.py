@@ -57,15 +57,14 @@ def test_defense_decisions_are_recorded_and_counted(tmp_path):
             and jg["max_divergence"] == pytest.approx(0.0, abs=1e-6)
         )
     assert all(r["response_meta"] == {} for (c, _), r in recs.items() if c == "figstep")
-    assert out.decisions["figstep+jailguard"]["jailguard.detected"] == [0, 6]
-    assert out.decisions["figstep+jailguard"]["jailguard.checked"] == [6, 6]
     # the published Result carries the counts (never the per-sample meta)
     res = Result.model_validate(out.result)
     by_name = {c.condition: c for c in res.conditions}
     assert by_name["figstep+jailguard"].decisions["jailguard.detected"] == (0, 6)
+    assert by_name["figstep+jailguard"].decisions["jailguard.checked"] == (6, 6)
     assert by_name["figstep"].decisions == {}
     assert "max_divergence" not in json.dumps(out.result)
-    text = format_summary(out.result, run_dir=out.run_dir, n_new=12, n_resumed=0, decisions=out.decisions)
+    text = format_summary(out.result, run_dir=out.run_dir, n_new=12, n_resumed=0)
     [line] = [ln for ln in text.splitlines() if "decisions in" in ln]
     assert line.startswith("  decisions in figstep+jailguard: ")
     assert "jailguard.checked 6/6" in line and "jailguard.detected 0/6" in line

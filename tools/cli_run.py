@@ -211,7 +211,6 @@ def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: st
             run_dir=outcome.run_dir,
             n_new=outcome.n_new,
             n_resumed=outcome.n_resumed,
-            decisions=outcome.decisions,
         )
     )
     for judge, error in outcome.first_errors.items():
@@ -247,12 +246,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
         result, out_dir = merge_runs(list(args.run_dirs), Path(args.runs_dir))
     except user_errors() as e:
         return fail(str(e))
-    from baselines.runresult import defense_decisions
-    from baselines.runstore import RunStore
-
-    decisions = defense_decisions(RunStore(out_dir).load())
     n = result["provenance"]["n_records"]
-    print(format_summary(result, run_dir=out_dir, n_new=0, n_resumed=n, decisions=decisions))
+    print(format_summary(result, run_dir=out_dir, n_new=0, n_resumed=n))
     return write_back(result, args.no_write_back)
 
 

@@ -20,10 +20,9 @@ def format_summary(
     run_dir: Path,
     n_new: int,
     n_resumed: int,
-    decisions: dict[str, dict[str, list[int]]] | None = None,
 ) -> str:
     """A plain-text table of a Result dict (metrics only), plus the defenses' decision counts per condition
-    when given (``baselines.runresult.defense_decisions``; they live in samples.jsonl, not in the Result)."""
+    (``ConditionResult.decisions``)."""
     ds = result["dataset"]
     model = result["model"]
     labels = f" ({', '.join(result['labels'])})" if result.get("labels") else ""
@@ -51,11 +50,10 @@ def format_summary(
         lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if k == 0:
             lines.append("  " + "  ".join("-" * w for w in widths))
-    for cond, counts in (decisions or {}).items():
-        if not counts:
-            continue
-        shown = ", ".join(f"{k} {t}/{n}" for k, (t, n) in counts.items())
-        lines.append(f"  decisions in {cond}: {shown}")
+    for cond in result["conditions"]:
+        if cond.get("decisions"):
+            shown = ", ".join(f"{k} {t}/{n}" for k, (t, n) in cond["decisions"].items())
+            lines.append(f"  decisions in {cond['condition']}: {shown}")
     for sk in ds.get("skipped") or []:
         lines.append(f"  skipped {sk.get('id', '?')}: {sk.get('path', '?')}: {sk.get('error', '')}")
     for ag in result.get("agreement") or []:
