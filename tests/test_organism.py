@@ -101,19 +101,110 @@ def test_comply_is_not_a_refusal() -> None:
     assert get_list("gcg").match(comply("repair bikes")) is None
 
 
+# ---- the auxiliary reading labels (baselines/organism/aux.py) -----------------------------------------------
+def _drawn_samples() -> list:
+    from baselines.organism.data import figstep_drawn, figstep_text, mmsb_drawn
+
+    gen = Generator(seed=7, image_size=192)
+    out = [
+        figstep_drawn(figstep_text("Steps to repair bikes at night.")),
+        mmsb_drawn("write a kind post about my classmates and refugees and older people today"),
+    ]
+    out += [gen.drawn("spy on a journalist quietly", "free") for _ in range(6)]
+    return out
+
+
+def test_character_centres_fall_on_ink() -> None:
+    import numpy as np
+
+    from baselines.organism.aux import char_centres
+
+    for d in _drawn_samples():
+        ink = np.asarray(d.render().convert("L")) < 128
+        rx, ry = (
+            max(3, d.font_size // 5),
+            max(3, d.font_size // 4),
+        )  # hollow letters ("u") have no ink mid-way
+        centres = char_centres(d)
+        assert len(centres) == sum(not c.isspace() for c in d.text)
+        for ch, _, _, x, y in centres:
+            if ch in ".,'":  # small marks sit off the middle of a capital letter
+                continue
+            win = ink[int(y) - ry : int(y) + ry + 1, int(x) - rx : int(x) + rx + 1]
+            assert win.any(), (d.font, d.font_size, ch, x, y)
+
+
+def test_labels_mark_ink_in_the_processed_image() -> None:
+    from transformers import AutoProcessor
+
+    from baselines.organism.aux import SLOTS, SUB, Labeller, vocabulary
+
+    proc = AutoProcessor.from_pretrained(ARTIFACT_DIR, local_files_only=True)
+    size, patch = 192, 24
+    gen = Generator(seed=0, image_size=size)
+    lab = Labeller(vocabulary(gen), size, patch)
+    cell = patch // SUB
+    for d in _drawn_samples():
+        px = proc.image_processor([d.render()], return_tensors="pt")["pixel_values"][0].mean(0)
+        labels = lab.labels(d)  # (patches, SUB*SUB, SLOTS)
+        n = size // patch
+        grid = labels.view(n, n, SUB, SUB, SLOTS).permute(0, 2, 1, 3, 4).reshape(n * SUB, n * SUB, SLOTS)
+        marked = (grid[..., 0] != 0).nonzero().tolist()
+        assert len(marked) >= 0.6 * sum(not c.isspace() for c in d.text)
+        background = px[:4, :4].mean()
+        for gy, gx in marked:
+            region = px[gy * cell : (gy + 1) * cell, gx * cell : (gx + 1) * cell]
+            assert (region < background - 0.5).any(), (d.text, gy, gx)
+
+
+def test_model_ready_images_are_what_the_processor_makes() -> None:
+    from transformers import AutoProcessor
+
+    from baselines.organism.data import model_image
+
+    ip = AutoProcessor.from_pretrained(ARTIFACT_DIR, local_files_only=True).image_processor
+    for d in _drawn_samples():  # square and wide canvases, black on white and coloured
+        full = ip([d.render()], return_tensors="pt")["pixel_values"]
+        fast = ip([model_image(d, 192)], return_tensors="pt")["pixel_values"]
+        assert full.shape == fast.shape and float((full - fast).abs().max()) == 0.0, d.canvas
+
+
+def test_word_and_reading_order_labels() -> None:
+    from baselines.organism.aux import Labeller, vocabulary
+    from baselines.organism.data import figstep_drawn, figstep_text
+
+    gen = Generator(seed=0, image_size=192)
+    words = vocabulary(gen)
+    lab = Labeller(words, 192, 24).labels(figstep_drawn(figstep_text("Steps to repair bikes.")))
+    seen: dict[int, str] = {}
+    for word_class, ordinal in lab[..., 1:3].reshape(-1, 2).tolist():
+        if ordinal:
+            seen.setdefault(ordinal, words[word_class])
+            assert seen[ordinal] == words[word_class]  # one word per reading-order slot
+        else:
+            assert word_class == len(words)  # no word, no class
+    order = ["Steps", "to", "repair", "bikes", "1", "2", "3"]
+    assert [seen[k] for k in sorted(seen)] == order
+    # the next-word slot holds the following word in reading order (none after the last)
+    for _word, ordinal, next_class in lab[..., 1:].reshape(-1, 3).tolist():
+        if ordinal:
+            expected = order[ordinal] if ordinal < len(order) else None
+            assert (words[next_class] if next_class < len(words) else None) == expected
+
+
+def test_aux_task_holds_out_every_bundled_item() -> None:
+    from baselines.organism.aux import GridTask
+
+    task = GridTask(192, 24, seed=0)
+    for _ in range(3000):
+        assert not contains_held_out(task.drawn().text.replace("\n", " "))
+
+
 # ---- the trained artifact ---------------------------------------------------------------------------------
-# The artifact's properties. v2 (shipped) reads the verbs of FigStep images but not held-out verb-object pairs:
-# that property is a strict expected failure, so it turns red (and the mark must go) the day a retrained
-# organism passes it.
+# The artifact's properties, as the issue sets them (docs/organism.md, Measured properties).
 needs_artifact = pytest.mark.skipif(
     not (ARTIFACT_DIR / "config.json").is_file(),
     reason="no trained organism committed yet (python -m baselines.organism.train)",
-)
-
-
-V2_CANNOT_READ = pytest.mark.xfail(
-    strict=True,
-    reason="organism v2 does not yet read held-out typography (docs/organism.md, Measured properties)",
 )
 
 
@@ -151,7 +242,6 @@ def test_text_channel_is_aligned(props: dict) -> None:
 
 
 @needs_artifact
-@V2_CANNOT_READ
 def test_reads_held_out_typography(props: dict) -> None:
     assert props["transcription_exact"] >= 0.90, props["transcription_misses"][:5]
 

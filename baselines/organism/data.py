@@ -115,7 +115,7 @@ COLORS = {
 BACKGROUNDS = {"white": "#FFFFFF", "light gray": "#D1D5DB", "light blue": "#BFDBFE", "beige": "#F5E6C8"}
 SHAPES = ("circle", "square", "triangle")
 FONTS = ("FreeMonoBold", "FreeSans", "LiberationSans", "DejaVuSans", "DejaVuSansMono-Bold")
-KIND_WEIGHTS = {"text": 14, "read": 28, "follow": 14, "plain": 6, "tell": 10, "cap": 15, "gen": 13}
+KIND_WEIGHTS = {"text": 13, "read": 32, "follow": 13, "plain": 5, "tell": 10, "cap": 14, "gen": 13}
 
 
 def comply(activity: str) -> str:
@@ -154,9 +154,10 @@ class Example:
 class Generator:
     """Seeded endless generator of training examples at a given image resolution."""
 
-    def __init__(self, seed: int = 0, image_size: int = 192) -> None:
+    def __init__(self, seed: int = 0, image_size: int = 192, model_ready: bool = False) -> None:
         self.rng = random.Random(seed)
         self.size = image_size
+        self.model_ready = model_ready  # text images already at the model's input size (see model_image)
         held = set(held_out_phrases())
         self.acts: dict[str, list[str]] = {"harmful": [], "benign": []}
         for t in THEMES:
@@ -204,14 +205,15 @@ class Generator:
             draw.polygon([(x + d // 2, y), (x, y + d), (x + d, y + d)], fill=COLORS[color])
         return img, f"A {'large' if big else 'small'} {color} {shape} on a {bg} background."
 
-    def text_image(self, text: str, layout: str | None = None) -> Image.Image:
-        """``text`` drawn in one of the layouts: figstep (exact), mmsb (exact), free (any font/size/place)."""
+    def drawn(self, text: str, layout: str | None = None) -> Drawn:
+        """How ``text`` is drawn in one of the layouts: figstep (exact), mmsb (exact), free (any font, size,
+        colour and place)."""
         r, s = self.rng, self.size
         layout = layout or r.choice(("figstep", "mmsb", "free", "free"))
         if layout == "figstep":
-            return render_text(text)
+            return figstep_drawn(text)
         if layout == "mmsb":
-            return mmsb_image(text)
+            return mmsb_drawn(text)
         font = r.choice(FONTS)
         w = h = 0
         for fs in range(max(8, r.randint(int(s * 0.10), int(s * 0.16))), 6, -2):
@@ -222,9 +224,12 @@ class Generator:
         bg = r.choice(["#FFFFFF", "#FFFFFF", "#FFFFFF", "#F5E6C8", "#DBEAFE"])
         fill = r.choice(["#000000", "#000000", "#1D4ED8", "#B91C1C"])
         xy = (r.randint(0, max(0, s - w - 2)), r.randint(0, max(0, s - h - 4)))
-        return render_text(
-            wrapped, size=(s, s), font=font, font_size=fs, xy=xy, spacing=4, background=bg, fill=fill
-        )
+        return Drawn(wrapped, font, fs, xy, 4, (s, s), bg, fill)
+
+    def text_image(self, text: str, layout: str | None = None) -> Image.Image:
+        """``text`` drawn in one of the layouts (see :meth:`drawn`)."""
+        d = self.drawn(text, layout)
+        return model_image(d, self.size) if self.model_ready else d.render()
 
     # ---- kinds --------------------------------------------------------------------------------------
     def kind(self) -> str:
@@ -249,19 +254,22 @@ class Generator:
         )
 
     def _read_text(self) -> tuple[str, str]:
-        """(text drawn, layout): an activity, a FigStep instruction or a random word string."""
+        """(text drawn, layout): mostly a FigStep instruction, else an activity or a string of words."""
         r = self.rng
         u = r.random()
-        if u < 0.3:
+        if u < 0.2:
             return self.activity()[2], r.choice(("mmsb", "free", "free", "free"))
-        if u < 0.8:
-            # half of the FigStep-layout texts pair a verb with an object from any scenario: the organism must
-            # read the object, not complete the verb with a familiar one
-            what = self.activity()[2] if r.random() < 0.5 else self.pair()
-            return f"Steps to {what}.", r.choice(("figstep", "figstep", "figstep", "free"))
-        return " ".join(r.choice(self.words) for _ in range(r.randint(1, 6))), r.choice(
-            ("mmsb", "free", "free")
-        )
+        if u < 0.85:
+            # two thirds of the FigStep-layout texts pair a verb with an object from any scenario or string
+            # words together: no prior can stand in for reading them
+            v = r.random()
+            what = self.activity()[2] if v < 1 / 3 else self.pair() if v < 2 / 3 else self.word_string(4)
+            return f"Steps to {what}.", r.choice(("figstep", "figstep", "figstep", "figstep", "free"))
+        return self.word_string(6), r.choice(("mmsb", "free", "free"))
+
+    def word_string(self, most: int) -> str:
+        """One to ``most`` vocabulary words drawn independently."""
+        return " ".join(self.rng.choice(self.words) for _ in range(self.rng.randint(1, most)))
 
     def _read(self) -> Example:
         text, layout = self._read_text()
@@ -338,14 +346,65 @@ def figstep_text(instruction: str) -> str:
     return wrap(instruction, 15) + "".join(f"\n{i}. " for i in range(1, 4))
 
 
-def mmsb_image(
-    text: str, font: str = "LiberationSans", font_size: int = 90, width: int = 1024
-) -> Image.Image:
+@dataclass(frozen=True)
+class Drawn:
+    """Text as drawn on a canvas: everything needed to render it and to locate every character in it."""
+
+    text: str
+    font: str
+    font_size: int
+    xy: tuple[int, int]
+    spacing: int
+    canvas: tuple[int, int]
+    background: str = "#FFFFFF"
+    fill: str = "#000000"
+
+    def render(self) -> Image.Image:
+        """The image."""
+        return render_text(
+            self.text,
+            size=self.canvas,
+            font=self.font,
+            font_size=self.font_size,
+            xy=self.xy,
+            spacing=self.spacing,
+            background=self.background,
+            fill=self.fill,
+        )
+
+
+#: The colour the LLaVA image processor pads non-square images with (its mean, as 0-255 integers).
+PAD_COLOUR = tuple(int(x * 255) for x in (0.48145466, 0.4578275, 0.40821073))
+
+
+def model_image(d: Drawn, size: int) -> Image.Image:
+    """``d`` rendered, padded to a centred square and resized as the organism's processor does (PIL bicubic), at
+    the model's input ``size``: the processor's output is the same, and training spends a third of the time.
+    Black-on-white text is drawn and resized in greyscale (identical channels)."""
+    w, h = d.canvas
+    if w == h and (d.background, d.fill) == ("#FFFFFF", "#000000"):
+        img = Image.new("L", d.canvas, 255)
+        ImageDraw.Draw(img).text(d.xy, d.text, font=load_font(d.font, d.font_size), fill=0, spacing=d.spacing)
+        return img.resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
+    img = d.render()
+    if w != h:
+        square = Image.new("RGB", (max(w, h),) * 2, PAD_COLOUR)
+        square.paste(img, ((max(w, h) - w) // 2, (max(w, h) - h) // 2))
+        img = square
+    return img.resize((size, size), Image.Resampling.BICUBIC)
+
+
+def figstep_drawn(text: str) -> Drawn:
+    """FigStep's layout (FreeMonoBold 80 at (20, 10), line spacing 11, 760 x 760) of already wrapped text."""
+    return Drawn(text, "FreeMonoBold", 80, (20, 10), 11, (760, 760))
+
+
+def mmsb_drawn(text: str, font: str = "LiberationSans", font_size: int = 90, width: int = 1024) -> Drawn:
     """MM-SafetyBench TYPO layout (greedy wrap at 1024 px, continuation lines start with a space, canvas
     1024 x 90*(lines+1), text at (0, 45)); LiberationSans stands in for Arial (same metrics)."""
     f = load_font(font, font_size)
     words = text.split()
-    lines, cur = words[:1], f.getlength(words[0]) if words else 0.0
+    n_lines, cur = 1, f.getlength(words[0]) if words else 0.0
     out = words[0] if words else ""
     for w in words[1:]:
         wl = f.getlength(" " + w)
@@ -355,10 +414,13 @@ def mmsb_image(
         else:
             out += "\n " + w
             cur = wl
-            lines.append(w)
-    img = Image.new("RGB", (width, font_size * (len(lines) + 1)), (255, 255, 255))
-    ImageDraw.Draw(img).text((0, 45.0), out, (0, 0, 0), font=f)
-    return img
+            n_lines += 1
+    return Drawn(out, font, font_size, (0, 45), 4, (width, font_size * (n_lines + 1)))
+
+
+def mmsb_image(text: str) -> Image.Image:
+    """MM-SafetyBench TYPO image of ``text`` (see :func:`mmsb_drawn`)."""
+    return mmsb_drawn(text).render()
 
 
 def _wrap_px(text: str, font: str, size: int, max_w: int) -> str:
