@@ -265,3 +265,45 @@ def test_pgd_makes_target_the_greedy_answer() -> None:
     target = comply(q.meta["key_phrase"]).split("\n")[0]
     steps = pgd(org, q.text, target)
     assert steps is not None and steps <= PGD_MAX_STEPS
+
+
+def test_training_script_writes_a_loadable_folder(tmp_path: Path) -> None:
+    """A few steps of both stages, end to end: the folder loads offline and records its recipe."""
+    import math
+
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from baselines.organism.train import main
+
+    out = tmp_path / "organism"
+    assert (
+        main(
+            [
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--vision-steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--aux-batch",
+                "2",
+            ]
+        )
+        == 0
+    )
+    rec = json.loads((out / "training.json").read_text())
+    assert (rec["steps"], rec["vision_steps"], rec["aux_batch"]) == (2, 2, 2)
+    assert math.isfinite(rec["final_loss"]) and rec["parameters"] > 1_000_000
+    model = AutoModelForImageTextToText.from_pretrained(out, local_files_only=True)
+    assert sum(p.numel() for p in model.parameters()) == rec["parameters"]
+    assert AutoProcessor.from_pretrained(out, local_files_only=True).image_processor.do_pad
+
+
+def test_training_script_rejects_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from baselines.organism.train import main
+
+    assert main(["--out", str(tmp_path), "--steps", "0"]) == 2
+    assert "--steps" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path), "--vision-steps", "-1"]) == 2

@@ -113,7 +113,7 @@ class GridTask:
     drawn independently, so that no prior can stand in for reading. Never draws a held-out (bundled) activity.
     """
 
-    LAYOUTS = ("figstep", "figstep", "figstep", "mmsb", "free")
+    LAYOUTS = ("figstep", "figstep", "figstep", "figstep", "mmsb", "free")
 
     def __init__(self, image_size: int, patch_size: int, seed: int = 0) -> None:
         self.gen = Generator(seed=seed, image_size=image_size)

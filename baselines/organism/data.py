@@ -257,14 +257,14 @@ class Generator:
         """(text drawn, layout): mostly a FigStep instruction, else an activity or a string of words."""
         r = self.rng
         u = r.random()
-        if u < 0.2:
+        if u < 0.12:
             return self.activity()[2], r.choice(("mmsb", "free", "free", "free"))
-        if u < 0.85:
+        if u < 0.9:
             # two thirds of the FigStep-layout texts pair a verb with an object from any scenario or string
             # words together: no prior can stand in for reading them
             v = r.random()
             what = self.activity()[2] if v < 1 / 3 else self.pair() if v < 2 / 3 else self.word_string(4)
-            return f"Steps to {what}.", r.choice(("figstep", "figstep", "figstep", "figstep", "free"))
+            return f"Steps to {what}.", r.choice(("figstep",) * 5 + ("free",))
         return self.word_string(6), r.choice(("mmsb", "free", "free"))
 
     def word_string(self, most: int) -> str:
