@@ -1,8 +1,9 @@
 """The harness: dataset -> attack -> defense(model) -> judges -> records -> metrics -> Result dict.
 
 Batched end to end: each condition's pending samples go through ``attack.apply``, the (wrapped) model's
-``generate`` and every judge in batches of ``config.batch_size``; after each batch the records are appended
-to ``runs/<run id>/samples.jsonl`` (flushed + fsynced). Rerunning the same config finds the same run directory
+``generate`` and every judge in chunks of 1, 2, then up to ``BATCHES_PER_CALL`` batches of ``config.batch_size``
+(the back-end splits a chunk into batches, sorted by length and prepared one ahead); after each chunk the records are
+appended to ``runs/<run id>/samples.jsonl`` (flushed + fsynced). Rerunning the same config finds the same run directory
 and skips the (condition, sample id) pairs already recorded, so a killed run resumes without redoing or
 losing a sample. ``--shard i/n`` keeps the samples whose sha256(id) mod n == i; ``merge_runs`` combines shards.
 """
@@ -166,6 +167,21 @@ def prepare(
     return attacked, [s.image_hashes() for s in attacked], time.perf_counter() - t0
 
 
+#: Batches of ``config.batch_size`` per ``generate`` call (and per append to samples.jsonl).
+BATCHES_PER_CALL = 4
+
+
+def chunks(todo: list, batch_size: int, most: int) -> list[list]:
+    """``todo`` in chunks of 1, 2, 4, ... up to ``most`` batches: the first answer comes after one batch, while
+    the next, larger chunk is attacked in the background."""
+    out, i, k = [], 0, 1
+    while i < len(todo):
+        out.append(todo[i : i + batch_size * k])
+        i += batch_size * k
+        k = min(2 * k, most)
+    return out
+
+
 def execute(
     config: RunConfig,
     comps: Components,
@@ -175,13 +191,16 @@ def execute(
     progress: bool = True,
     after_batch: Callable[[int], None] | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    batches_per_call: int = 0,
 ) -> RunOutcome:
     """Run every condition over the selected samples, appending records; return the Result dict.
 
-    Pipelined: while the model answers batch k, a worker thread attacks and hashes batch k+1 (for attacks
-    that do not use the model) and writes the records of batch k-1; the worker is drained before returning
-    or raising, so every answered batch is on disk. ``after_batch(k)`` is called after the k-th batch has
-    been judged (tests inject interruptions there).
+    Pipelined: while the model answers chunk k, a worker thread attacks and hashes chunk k+1 (for attacks
+    that do not use the model) and writes the records of chunk k-1; the worker is drained before returning
+    or raising, so every answered chunk is on disk. Chunks grow from one batch of ``config.batch_size`` to
+    ``batches_per_call`` (default ``BATCHES_PER_CALL``) batches: one ``generate`` call over several batches lets
+    the back-end sort them by length and prepare the next while the model runs. ``after_batch(k)`` is called
+    after the k-th chunk has been judged (tests inject interruptions there).
     """
     from tqdm import tqdm
 
@@ -216,7 +235,7 @@ def execute(
             todo = [s for s in samples if (cond.name, s.id) not in done]
             model = models[cond.name]
             attack = comps.attacks[cond.attack] if cond.attack else None
-            batches = [todo[i : i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
+            batches = chunks(todo, config.batch_size, batches_per_call or BATCHES_PER_CALL)
             if attack:  # universal attacks optimise here, over all selected samples (same result on resume)
                 attack.prepare(samples, comps.model)
             ahead = prefetch_safe(attack)

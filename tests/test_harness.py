@@ -95,7 +95,7 @@ def make_comps(samples=None, judges=None) -> Components:
 
 def test_run_records_metrics_and_result(tmp_path):
     comps = make_comps()
-    out = execute(make_config(), comps, tmp_path, progress=False)
+    out = execute(make_config(), comps, tmp_path, progress=False, batches_per_call=1)
     recs = RunStore(out.run_dir).load()
     assert len(recs) == 24 and out.n_new == 24
     assert comps.model.batches == [4, 4, 4, 4, 4, 4]  # batched end to end
@@ -132,7 +132,14 @@ def test_killed_run_resumes_to_the_same_records(tmp_path):
             raise Boom
 
     with pytest.raises(Boom):
-        execute(make_config(), make_comps(), tmp_path / "b", progress=False, after_batch=kill_after)
+        execute(
+            make_config(),
+            make_comps(),
+            tmp_path / "b",
+            progress=False,
+            after_batch=kill_after,
+            batches_per_call=1,
+        )
     run_dir = tmp_path / "b" / make_config().run_id()
     assert len(RunStore(run_dir).load()) == 12
     # a kill in the middle of a write leaves a truncated last line: it is dropped, not fatal
@@ -214,6 +221,28 @@ def test_run_id_is_deterministic_and_ignores_batch_size():
     assert make_config(shard=(1, 2)).run_id().endswith("shard1of2")
 
 
+def test_generate_calls_span_several_batches_with_the_same_records(tmp_path):
+    from baselines.harness import BATCHES_PER_CALL
+
+    fine, coarse = make_comps(), make_comps()
+    a = execute(make_config(), fine, tmp_path / "a", progress=False, batches_per_call=1)
+    b = execute(make_config(), coarse, tmp_path / "b", progress=False)
+    assert BATCHES_PER_CALL >= 2 and coarse.model.batches == [4, 8, 4, 8]  # chunks of 1, 2, ... batches of 4
+    assert normalise(RunStore(a.run_dir).load()) == normalise(RunStore(b.run_dir).load())
+    assert a.result["conditions"] == b.result["conditions"]
+
+
+def test_chunks_grow_to_the_limit_and_cover_everything_once():
+    from baselines.harness import chunks
+
+    todo = list(range(50))
+    parts = chunks(todo, 4, 4)
+    assert [len(c) for c in parts] == [4, 8, 16, 16, 6]
+    assert [x for c in parts for x in c] == todo
+    assert [len(c) for c in chunks(todo, 4, 1)] == [4] * 12 + [2]
+    assert chunks([], 4, 4) == []
+
+
 def test_verdict_passthrough_by_fake_judge():
     # guards the fake: a Verdict with success None is unjudged
     assert not Verdict("x", None).judged
@@ -234,7 +263,7 @@ def test_prepare_sees_all_selected_samples_once_per_condition(tmp_path):
             raise Boom
 
     with pytest.raises(Boom):
-        execute(make_config(), comps, tmp_path, progress=False, after_batch=stop)
+        execute(make_config(), comps, tmp_path, progress=False, after_batch=stop, batches_per_call=1)
     execute(make_config(), comps, tmp_path, progress=False)
     ids = [s.id for s in make_samples()]
     assert seen == [ids, ids]  # once before the kill, once on resume; never for the text-only condition
