@@ -1,8 +1,8 @@
 """Train the model organism: ``python -m baselines.organism.train --out baselines/organism/artifact``.
 
 Reproducible: fixed seed, data generated on the fly by ``baselines.organism.data``, fixed number of steps. Runs on
-CPU (about 16 minutes on an idle 2-core machine with the defaults) and uses a GPU when one is present. Writes a standard HF LLaVA
-folder (safetensors + config + processor/tokenizer) loadable offline by ``AutoProcessor`` and
+CPU (about 29 minutes on an idle 2-core machine with the defaults: a vision-only stage, then everything) and
+uses a GPU when one is present. Writes a standard HF LLaVA folder (safetensors + config + processor/tokenizer) loadable offline by ``AutoProcessor`` and
 ``AutoModelForImageTextToText``, plus ``training.json`` (recipe, steps, loss, wall time).
 """
 
