@@ -57,9 +57,11 @@ def render_text(
     spacing: int = 11,
     background: str = "#FFFFFF",
     fill: str = "#000000",
+    mode: str = "RGB",
 ) -> Image.Image:
-    """Draw multi-line ``text`` on a fixed canvas (text that overflows is clipped, as in FigStep)."""
-    img = Image.new("RGB", size, background)
+    """Draw multi-line ``text`` on a fixed canvas (text that overflows is clipped, as in FigStep); ``mode="L"``
+    draws it in greyscale."""
+    img = Image.new(mode, size, background)
     ImageDraw.Draw(img).text(xy, text, font=load_font(font, font_size), fill=fill, spacing=spacing)
     return img
 

@@ -26,8 +26,8 @@ import random
 import string
 from typing import Any
 
-from baselines.imaging import load_font, wrap
-from baselines.organism.data import Drawn, Generator, contains_held_out, model_image
+from baselines.imaging import load_font
+from baselines.organism.data import Drawn, Generator, contains_held_out, figstep_text, model_image
 
 CHARSET = string.ascii_letters + string.digits + ".,'-!?:;\"()/&"
 N_CHARS = len(CHARSET) + 1  # class 0: no character centred in the sub-cell
@@ -139,7 +139,7 @@ class GridTask:
         layout = self.rng.choice(self.LAYOUTS)
         t = self.text()
         if layout == "figstep":
-            t = wrap(f"Steps to {t}.", 15) + "".join(f"\n{i}. " for i in range(1, 4))
+            t = figstep_text(f"Steps to {t}.")
         return self.gen.drawn(t, layout)
 
     def batch(self, n: int, processor: Any) -> tuple[Any, Any]:

@@ -359,8 +359,8 @@ class Drawn:
     background: str = "#FFFFFF"
     fill: str = "#000000"
 
-    def render(self) -> Image.Image:
-        """The image."""
+    def render(self, mode: str = "RGB") -> Image.Image:
+        """The image (``mode="L"``: in greyscale)."""
         return render_text(
             self.text,
             size=self.canvas,
@@ -370,6 +370,7 @@ class Drawn:
             spacing=self.spacing,
             background=self.background,
             fill=self.fill,
+            mode=mode,
         )
 
 
@@ -383,9 +384,7 @@ def model_image(d: Drawn, size: int) -> Image.Image:
     Black-on-white text is drawn and resized in greyscale (identical channels)."""
     w, h = d.canvas
     if w == h and (d.background, d.fill) == ("#FFFFFF", "#000000"):
-        img = Image.new("L", d.canvas, 255)
-        ImageDraw.Draw(img).text(d.xy, d.text, font=load_font(d.font, d.font_size), fill=0, spacing=d.spacing)
-        return img.resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
+        return d.render("L").resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
     img = d.render()
     if w != h:
         square = Image.new("RGB", (max(w, h),) * 2, PAD_COLOUR)

@@ -2,8 +2,9 @@
 
 Reproducible: fixed seed, data generated on the fly by ``baselines.organism.data``, fixed number of steps. Runs on
 CPU (about 29 minutes on an idle 2-core machine with the defaults: a vision-only stage, then everything) and
-uses a GPU when one is present. Writes a standard HF LLaVA folder (safetensors + config + processor/tokenizer) loadable offline by ``AutoProcessor`` and
-``AutoModelForImageTextToText``, plus ``training.json`` (recipe, steps, loss, wall time).
+uses a GPU when one is present. Writes a standard HF LLaVA folder (safetensors + config + processor/tokenizer)
+loadable offline by ``AutoProcessor`` and ``AutoModelForImageTextToText``, plus ``training.json`` (recipe,
+steps, loss, wall time).
 """
 
 from __future__ import annotations
