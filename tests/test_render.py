@@ -147,14 +147,24 @@ def test_paper_page_fields_bibtex_edit_link_and_results(site: dict[str, str]) ->
     )
     assert "84.0%" in html  # reported
     assert "60.0% <small>[40.0–80.0]</small>" in html  # reproduced, with CI
-    assert "Smoke-test numbers" in html and "atlas-row--instrument" in html
+    assert "Test-instrument numbers" in html and "atlas-row--instrument" in html
 
 
 def test_results_page_labels_instrument_and_draws_chart(site: dict[str, str]) -> None:
     html = _html(site["results/figstep.md"])
-    assert "model organism" in html and "smoke-test model" in html and "Smoke-test numbers" in html
+    assert "model organism" in html and "smoke-test model" in html and "Test-instrument numbers" in html
+    # the labels sit under the model's name (no separate column to clip on narrow screens)
+    assert "<th>Labels</th>" not in html
+    assert re.search(r'<tr class="atlas-result[^"]*"><td>[^<]+<br><span class="atlas-badge', html)
     assert html.count("<svg") == 1 and "refusal" in html
     assert "samples.jsonl" not in html  # only metrics are published
+
+
+def test_breakable_identifiers_are_escaped_then_broken() -> None:
+    from tools.render_results import breakable
+
+    assert breakable("figstep+adashield_a") == "figstep+<wbr>adashield&#95;<wbr>a"
+    assert breakable("<b>x_y</b>") == "&lt;b&gt;x&#95;<wbr>y&lt;/b&gt;"
 
 
 def test_baselines_page_lists_params_and_command(site: dict[str, str]) -> None:

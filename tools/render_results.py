@@ -22,7 +22,7 @@ from tools.render_util import esc, fmt_rate, front_matter, href
 from tools.schema import Estimate, Paper, ReportedResult, Result
 
 INSTRUMENT_NOTE = (
-    '!!! warning "Smoke-test numbers: model organism"\n'
+    '!!! warning "Test-instrument numbers: model organism"\n'
     "    Rows labelled **smoke-test model** or **model organism** come from the project's offline model\n"
     "    organism, a test instrument that checks the pipeline end to end. They are **not** a proxy for any\n"
     "    real model's safety and must not be compared with the numbers papers report.\n\n"
@@ -78,6 +78,11 @@ def matching_reported(paper: Paper | None, r: Result, condition: str, ctx: Ctx) 
     return out
 
 
+def breakable(name: str) -> str:
+    """``name`` escaped, with a line-break opportunity after each ``+`` and ``_`` (``figstep+adashield_a``)."""
+    return esc(name).replace("+", "+<wbr>").replace("&#95;", "&#95;<wbr>")  # esc writes _ as &#95;
+
+
 def _label_badges(r: Result) -> str:
     badges = []
     for lab in result_labels(r):
@@ -90,8 +95,7 @@ def results_table(results: list[Result], ctx: Ctx, page: str) -> str:
     """One HTML table row per (result file, condition, judge) with CIs and the paper's matching numbers."""
     head = (
         "<tr><th>Model</th><th>Dataset</th><th>Condition</th><th>Defense</th><th>Judge</th>"
-        "<th>ASR (95% CI)</th><th>n</th><th>Benign refusal (95% CI)</th><th>Paper reports</th>"
-        "<th>Labels</th></tr>"
+        "<th>ASR (95% CI)</th><th>n</th><th>Benign refusal (95% CI)</th><th>Paper reports</th></tr>"
     )
     rows = []
     for r in results:
@@ -105,11 +109,11 @@ def results_table(results: list[Result], ctx: Ctx, page: str) -> str:
             for j in c.judges:
                 n = j.asr.n if j.asr else c.n_samples
                 rows.append(
-                    f'<tr class="atlas-result{inst}"><td>{esc(model_label(r))}</td>'
-                    f"<td>{esc(r.dataset.get('name', '?'))}</td><td>{esc(c.condition)}</td>"
-                    f"<td>{esc(c.defense or r.defense or '—')}</td><td>{esc(j.judge)}</td>"
+                    f'<tr class="atlas-result{inst}"><td>{esc(model_label(r))}<br>{_label_badges(r)}</td>'
+                    f"<td>{esc(r.dataset.get('name', '?'))}</td><td>{breakable(c.condition)}</td>"
+                    f"<td>{breakable(c.defense or r.defense or '—')}</td><td>{esc(j.judge)}</td>"
                     f"<td>{fmt_est(j.asr)}</td><td>{n}</td><td>{fmt_est(j.refusal_rate_benign)}</td>"
-                    f"<td>{rep or '—'}</td><td>{_label_badges(r)}</td></tr>"
+                    f"<td>{rep or '—'}</td></tr>"
                 )
     return (
         f'<div class="atlas-scroll"><table class="atlas-results"><thead>{head}</thead>'
