@@ -160,6 +160,26 @@ def test_results_page_labels_instrument_and_draws_chart(site: dict[str, str]) ->
     assert "samples.jsonl" not in html  # only metrics are published
 
 
+def test_results_index_summarises_every_result(site: dict[str, str]) -> None:
+    html = _html(site["results/index.md"])
+    row = html.split('<tr class="atlas-result')[1]
+    assert "figstep</code>" in row and ">FigStep</a>" in row  # the paper by its short name, linked
+    assert "text-only: " in row and "figstep: 60.0%" in row  # the fixture's FigStep ASR, per condition
+    assert "model organism" in row or "smoke-test model" in row
+
+
+def test_short_titles() -> None:
+    from tools.render_results import short_title
+
+    assert short_title("FigStep: Jailbreaking Large Vision-language Models") == "FigStep"
+    assert short_title("Eyes Closed, Safety On: Protecting Multimodal LLMs") == "Eyes Closed, Safety On"
+    assert short_title("A Survey of Attacks on Large Vision-Language Models") == (
+        "A Survey of Attacks on Large Vision-Language Models"
+    )
+    long = "An extremely long first half of a title that goes on and on: and a subtitle"
+    assert short_title(long) == long
+
+
 def test_breakable_identifiers_are_escaped_then_broken() -> None:
     from tools.render_results import breakable
 

@@ -161,20 +161,56 @@ def render_results_pages(ctx: Ctx) -> dict[str, str]:
     )
     if not ctx.by_baseline:
         lines.append("No results yet: run a baseline to produce one.\n")
-    items = []
+    rows = []
     for baseline, results in ctx.by_baseline.items():
         page = results_page(baseline)
-        n_inst = sum(is_instrument(r) for r in results)
-        note = f" — {n_inst} from the offline test instrument (model organism)" if n_inst else ""
-        items.append(
-            f'<li><a href="{href(RESULTS_INDEX, page)}"><code>{esc(baseline)}</code></a>: '
-            f"{len(results)} result file(s){note}</li>"
-        )
+        for r in results:
+            rows.append(_summary_row(baseline, r, ctx, href(RESULTS_INDEX, page)))
         pages[page] = _baseline_results_page(baseline, results, ctx, page)
-    if items:
-        lines.append(f'<ul class="atlas-list">{"".join(items)}</ul>\n')
+    if rows:
+        lines.append(
+            "One row per result file: the attack success rate of each condition (first judge), harmful "
+            "requests; the baseline's page has every judge, the confidence intervals and the paper's numbers.\n"
+        )
+        lines.append(
+            '<div class="atlas-scroll"><table class="atlas-results"><thead><tr><th>Baseline</th><th>Paper</th>'
+            "<th>Model</th><th>Dataset</th><th>ASR by condition</th><th>Benign refusal by condition</th>"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>\n"
+        )
     pages[RESULTS_INDEX] = "\n".join(lines)
     return pages
+
+
+def short_title(title: str) -> str:
+    """A paper's name before its subtitle (``FigStep: Jailbreaking ...`` -> ``FigStep``) when it has a short one."""
+    head = title.split(":")[0].strip()
+    return head if ":" in title and 0 < len(head) <= 40 else title
+
+
+def _summary_row(baseline: str, r: Result, ctx: Ctx, link: str) -> str:
+    """A results-index row: baseline, paper, model (with its labels), dataset, per-condition rates."""
+    paper = ctx.papers.get(r.paper_id or "")
+    title = (
+        f'<a href="{href(RESULTS_INDEX, paper_page(paper.id))}" title="{esc(paper.title)}">'
+        f"{esc(short_title(paper.title))}</a>"
+        if paper
+        else "—"
+    )
+
+    def rates(metric: str) -> str:
+        parts = []
+        for c in r.conditions:
+            est = getattr(c.judges[0], metric) if c.judges else None
+            parts.append(f"{breakable(c.condition)}: {fmt_rate(est.value) if est else '—'}")
+        return "<br>".join(parts)
+
+    inst = " atlas-row--instrument" if is_instrument(r) else ""
+    return (
+        f'<tr class="atlas-result{inst}"><td><a href="{link}"><code>{breakable(baseline)}</code></a></td>'
+        f"<td>{title}</td><td>{esc(model_label(r))}<br>{_label_badges(r)}</td>"
+        f"<td>{esc(r.dataset.get('name', '?'))}</td><td>{rates('asr')}</td>"
+        f"<td>{rates('refusal_rate_benign')}</td></tr>"
+    )
 
 
 def _baseline_results_page(baseline: str, results: list[Result], ctx: Ctx, page: str) -> str:
