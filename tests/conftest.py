@@ -5,6 +5,8 @@
   ``baselines.models.load_model(f"hf:{tiny_llava_dir}")`` or AutoProcessor/AutoModelForImageTextToText.
 - ``tiny_qwen2vl_dir``: the same for a tiny Qwen2-VL (image-only processor; load it through the hf
   back-end, since AutoProcessor returns only its tokenizer).
+- ``organism``: the trained model organism through its back-end (batch 32), loaded once per session; tests
+  that use it skip with ``tests/_organism.needs_artifact`` until the artifact exists.
 
 Tests never reach the network: the hub is put in offline mode for the whole session.
 """
@@ -35,3 +37,10 @@ def tiny_qwen2vl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from baselines.models.tiny import build_tiny_qwen2vl
 
     return build_tiny_qwen2vl(tmp_path_factory.mktemp("tiny-qwen2vl") / "model", seed=0)
+
+
+@pytest.fixture(scope="session")
+def organism():
+    from baselines.models import load_model
+
+    return load_model("organism", params={"batch_size": 32})

@@ -7,37 +7,16 @@ applied. ECSO's drop is asserted with the organism's properties (tests/test_orga
 from __future__ import annotations
 
 import pytest
+from _organism import asr, harmful_two_per_scenario, needs_artifact
 
-from baselines.organism import ARTIFACT_DIR
 from baselines.registry import get
-from baselines.types import GenerationConfig
 
-pytestmark = pytest.mark.skipif(
-    not (ARTIFACT_DIR / "config.json").is_file(), reason="the organism artifact is not built yet"
-)
-
-
-@pytest.fixture(scope="module")
-def organism():
-    from baselines.models import load_model
-
-    return load_model("organism", params={"batch_size": 32})
+pytestmark = needs_artifact
 
 
 @pytest.fixture(scope="module")
 def attacked(organism):
-    by_cat: dict[str, list] = {}
-    for s in get("dataset", "bundled")({}).load().samples:
-        if s.label == "harmful":
-            by_cat.setdefault(s.category, []).append(s)
-    harmful = [s for items in by_cat.values() for s in items[:2]]
-    return get("attack", "figstep")({}).apply(harmful, organism)
-
-
-def asr(model, samples) -> float:
-    responses = model.generate(samples, GenerationConfig(max_new_tokens=32))
-    verdicts = get("judge", "refusal")({}).judge(samples, responses)
-    return sum(bool(v.success) for v in verdicts) / len(verdicts)
+    return get("attack", "figstep")({}).apply(harmful_two_per_scenario(), organism)
 
 
 @pytest.fixture(scope="module")

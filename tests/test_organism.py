@@ -12,6 +12,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _organism import needs_artifact  # noqa: E402
+
 from baselines.organism import ARTIFACT_DIR  # noqa: E402
 from baselines.organism.data import (  # noqa: E402
     BUNDLED,
@@ -202,10 +204,6 @@ def test_aux_task_holds_out_every_bundled_item() -> None:
 
 # ---- the trained artifact ---------------------------------------------------------------------------------
 # The artifact's properties, as the issue sets them (docs/organism.md, Measured properties).
-needs_artifact = pytest.mark.skipif(
-    not (ARTIFACT_DIR / "config.json").is_file(),
-    reason="no trained organism committed yet (python -m baselines.organism.train)",
-)
 
 
 @needs_artifact
