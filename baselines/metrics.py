@@ -1,6 +1,6 @@
 """Metrics of a run: ASR and refusal rate with bootstrap CIs, per-category ASR, unjudged counts, judge agreement.
 
-``summarize`` turns per-sample records into dicts shaped like ``tools.schema.ConditionResult`` /
+``summarize`` turns per-sample records into dicts shaped like ``tools.catalog.schema.ConditionResult`` /
 ``JudgeMetrics`` / ``Agreement`` (plain dicts: ``baselines`` never imports ``tools``).
 
 Definitions (per condition, per judge):

@@ -1,4 +1,4 @@
-"""From a run's records to a Result dict (matching ``tools.schema.Result``), with full provenance; merging shards.
+"""From a run's records to a Result dict (matching ``tools.catalog.schema.Result``), with full provenance; merging shards.
 
 Only metrics leave the run directory: raw prompts, responses and defense decisions stay in
 ``runs/<run id>/samples.jsonl``. No local absolute path enters a Result: they become ``<local>/<name>``

@@ -115,7 +115,7 @@ def main() -> int:
     if not list(vocab.glob("*.yaml")):
         vocab = REPO / "tests" / "fixtures" / "catalog" / "vocab"
     sys.path.insert(0, str(REPO))
-    from tools.cli import main as cli_main
+    from tools.cli.main import main as cli_main
 
     print(f"libyaml C loader: {getattr(yaml, '__with_libyaml__', False)}; vocabularies from {vocab}")
     with tempfile.TemporaryDirectory() as tmp:

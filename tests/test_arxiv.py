@@ -9,8 +9,8 @@ import pytest
 from servers.arxiv_entries import ENTRIES, LATEX_ID, WITHDRAWN_ID, paging_entries
 from servers.arxiv_server import FakeArxivServer
 
-from tools.arxiv import ArxivClient, ArxivError, parse_arxiv_id, parse_feed, retry_after_seconds
-from tools.latex import clean_text
+from tools.catalog.latex import clean_text
+from tools.track.arxiv import ArxivClient, ArxivError, parse_arxiv_id, parse_feed, retry_after_seconds
 
 
 @pytest.fixture()

@@ -1,7 +1,7 @@
 """Bad catalog input: every case gives a located message (file:line: what (how to fix)) and exit 1.
 
 Each test copies the small valid fixture catalog to tmp_path, breaks one file, and runs the real CLI
-entry point (``tools.cli.main``).
+entry point (``tools.cli.main.main``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.cli import main
+from tools.cli.main import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog"
 

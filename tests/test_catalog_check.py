@@ -1,4 +1,4 @@
-"""The Catalog API (tools.catalog): loading, checking, dumping papers and the atomic result write-back."""
+"""The Catalog API (tools.catalog.store): loading, checking, dumping papers and the atomic result write-back."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from tools import catalog as cat
-from tools import checks
-from tools.catalog import (
+from tools.catalog import checks
+from tools.catalog import store as cat
+from tools.catalog.schema import Paper, Result
+from tools.catalog.store import (
     CatalogError,
     CatalogIssue,
     check_catalog,
@@ -21,9 +22,8 @@ from tools.catalog import (
     write_paper,
     write_result,
 )
-from tools.cli import main
-from tools.schema import Paper, Result
-from tools.yamlio import parse_yaml
+from tools.catalog.yamlio import parse_yaml
+from tools.cli.main import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog"
 
@@ -116,7 +116,7 @@ def test_baseline_names_checked_against_registry(root: Path) -> None:
 
 def test_default_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MLLM_SAFETY_CATALOG", raising=False)
-    assert default_root() == Path(cat.__file__).resolve().parent.parent / "catalog"
+    assert default_root() == Path(cat.__file__).resolve().parents[2] / "catalog"
     monkeypatch.setenv("MLLM_SAFETY_CATALOG", str(tmp_path))
     assert default_root() == tmp_path
 
@@ -236,7 +236,7 @@ def test_repository_catalog_is_valid() -> None:
 
     (That every `baseline` name is registered is checked by `mllm-safety catalog check` and the registry test.)
     """
-    repo_catalog = Path(cat.__file__).resolve().parent.parent / "catalog"
+    repo_catalog = Path(cat.__file__).resolve().parents[2] / "catalog"
     scan = checks.scan(repo_catalog, full=True, check_registry=False)
     assert [str(i) for i in scan.issues if i.severity == "error"] == []
     assert scan.counts["papers"] == len(scan.catalog.papers)

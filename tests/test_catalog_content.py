@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.schema import ID_RE, VOCAB_FIELDS, Paper, Vocabulary
+from tools.catalog.schema import ID_RE, VOCAB_FIELDS, Paper, Vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "catalog"

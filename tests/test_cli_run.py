@@ -1,4 +1,4 @@
-"""`mllm-safety run | list | merge | rerun` end to end through tools.cli.main, on a tiny LLaVA, offline.
+"""`mllm-safety run | list | merge | rerun` end to end through tools.cli.main.main, on a tiny LLaVA, offline.
 
 Every test writes into a temporary catalog (MLLM_SAFETY_CATALOG) and a temporary runs folder.
 """
@@ -15,9 +15,9 @@ from PIL import Image
 
 import baselines.harness as harness
 from baselines.runstore import RunStore, normalise
-from tools.catalog import check_catalog
-from tools.cli import main
-from tools.schema import Result
+from tools.catalog.schema import Result
+from tools.catalog.store import check_catalog
+from tools.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 

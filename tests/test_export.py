@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tools.bibtex import bibtex_key, catalog_bibtex, latex_escape, paper_bibtex
-from tools.catalog import load_catalog
-from tools.cli import main
-from tools.export import from_json, paper_json_schema, to_csv
-from tools.schema import Paper
+from tools.catalog.bibtex import bibtex_key, catalog_bibtex, latex_escape, paper_bibtex
+from tools.catalog.export import from_json, paper_json_schema, to_csv
+from tools.catalog.schema import Paper
+from tools.catalog.store import load_catalog
+from tools.cli.main import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog"
 

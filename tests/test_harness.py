@@ -15,7 +15,7 @@ from baselines.runconfig import ComponentSpec, Condition, RunConfig
 from baselines.runresult import merge_runs
 from baselines.runstore import RunStore, RunStoreError, normalise
 from baselines.types import GenerationConfig, Response, Sample, Verdict
-from tools.schema import Result
+from tools.catalog.schema import Result
 
 
 class FakeModel(Model):

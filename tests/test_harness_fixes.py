@@ -18,8 +18,8 @@ from baselines.models.organism import LABEL_ORGANISM, LABEL_SMOKE, OrganismModel
 from baselines.runconfig import ComponentSpec, Condition, RunConfigError, build_run_config
 from baselines.runresult import defense_decisions, public_dataset, public_path
 from baselines.runstore import RunStore
-from tools.run_report import format_summary
-from tools.schema import Result
+from tools.catalog.schema import Result
+from tools.cli.report import format_summary
 
 
 def strings(value: Any) -> list[str]:
@@ -163,7 +163,7 @@ def test_organism_info_path_is_not_local():
 def test_result_of_a_run_has_no_absolute_path(tiny_llava_dir, tmp_path, monkeypatch):
     from PIL import Image
 
-    from tools.cli import main
+    from tools.cli.main import main
 
     monkeypatch.setenv("MLLM_SAFETY_CATALOG", str(tmp_path / "nocatalog"))
     data = tmp_path / "figstep-data"
@@ -198,7 +198,7 @@ def test_result_of_a_run_has_no_absolute_path(tiny_llava_dir, tmp_path, monkeypa
 
 
 def test_shard_help_says_universal_attacks_see_one_shard(capsys):
-    from tools.cli import main
+    from tools.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["run", "--help"])

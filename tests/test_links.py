@@ -10,8 +10,8 @@ import pytest
 import yaml
 from servers.arxiv_server import FakeArxivServer
 
-from tools.cli import main
-from tools.links import LinkChecker
+from tools.cli.main import main
+from tools.track.links import LinkChecker
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog"
 

@@ -1,4 +1,4 @@
-"""Metrics: bootstrap CI, Cohen's kappa, and summarize (shape fits tools.schema)."""
+"""Metrics: bootstrap CI, Cohen's kappa, and summarize (shape fits tools.catalog.schema)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from baselines.metrics import bootstrap_ci, cohen_kappa, summarize
 from baselines.types import Verdict
-from tools.schema import Agreement, ConditionResult
+from tools.catalog.schema import Agreement, ConditionResult
 
 
 def test_bootstrap_ci_contains_value_and_is_seeded() -> None:

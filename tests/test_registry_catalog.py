@@ -11,7 +11,7 @@ import pytest
 
 from baselines import registry
 from baselines.base import describe_params
-from tools.catalog import load_catalog
+from tools.catalog.store import load_catalog
 
 BASELINE_KINDS = ("attack", "defense", "judge")
 

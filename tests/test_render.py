@@ -1,4 +1,4 @@
-"""Unit tests of the site renderer (tools/render*.py): pages produced, escaping, links, results display."""
+"""Unit tests of the site renderer (tools/site/render*.py): pages produced, escaping, links, results display."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import markdown
 import pytest
 from _site_catalog import MALICIOUS_TITLE, write_catalog
 
-from tools.catalog import load_catalog
-from tools.render import make_ctx, render_home_fragments, render_site
-from tools.render_ctx import BaselineInfo
-from tools.render_svg import papers_per_quarter_svg, rate_bars_svg
-from tools.render_util import esc, esc_pre, ext_link, front_matter, href, safe_url
+from tools.catalog.store import load_catalog
+from tools.site.ctx import BaselineInfo
+from tools.site.render import make_ctx, render_home_fragments, render_site
+from tools.site.svg import papers_per_quarter_svg, rate_bars_svg
+from tools.site.util import esc, esc_pre, ext_link, front_matter, href, safe_url
 
 # The Markdown extensions of mkdocs.yml that can interpret text (the hook's pages go through them).
 EXTENSIONS = ["admonition", "attr_list", "md_in_html", "tables", "def_list", "toc"]
@@ -169,7 +169,7 @@ def test_results_index_summarises_every_result(site: dict[str, str]) -> None:
 
 
 def test_short_titles() -> None:
-    from tools.render_results import short_title
+    from tools.site.results import short_title
 
     assert short_title("FigStep: Jailbreaking Large Vision-language Models") == "FigStep"
     assert short_title("Eyes Closed, Safety On: Protecting Multimodal LLMs") == "Eyes Closed, Safety On"
@@ -181,7 +181,7 @@ def test_short_titles() -> None:
 
 
 def test_breakable_identifiers_are_escaped_then_broken() -> None:
-    from tools.render_results import breakable
+    from tools.site.results import breakable
 
     assert breakable("figstep+adashield_a") == "figstep+<wbr>adashield&#95;<wbr>a"
     assert breakable("<b>x_y</b>") == "&lt;b&gt;x&#95;<wbr>y&lt;/b&gt;"
@@ -214,7 +214,7 @@ def test_render_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_docs_cli_rejects_a_missing_catalog(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tools.cli import main
+    from tools.cli.main import main
 
     assert (
         main(["docs", "build", "--catalog", str(tmp_path / "nope"), "--site-dir", str(tmp_path / "s")]) == 2

@@ -119,7 +119,7 @@ def test_home_page_loads_without_console_errors(browser: object, real: str) -> N
 
 
 def test_attack_table_has_every_attack_paper_and_filters(browser: object, real: str) -> None:
-    from tools.catalog import load_catalog
+    from tools.catalog.store import load_catalog
 
     papers = load_catalog(check=False).papers.values()
     n_attack = sum(1 for p in papers if p.category == "attack" or "attack" in p.also)

@@ -20,10 +20,10 @@ from servers.arxiv_entries import (
 )
 from servers.arxiv_server import FakeArxivServer
 
-from tools.catalog import check_catalog, load_catalog
-from tools.cli import main
-from tools.schema import Paper
-from tools.track import TfidfIndex, TrackConfig, load_config, run_track
+from tools.catalog.schema import Paper
+from tools.catalog.store import check_catalog, load_catalog
+from tools.cli.main import main
+from tools.track.tracker import TfidfIndex, TrackConfig, load_config, run_track
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog"
 TRACKING = {
@@ -139,7 +139,7 @@ def test_add_reports_an_unreachable_arxiv(root, server, capsys):
 
 
 def test_add_removes_what_fails_the_catalog_check(root, server, capsys, monkeypatch):
-    from tools import intake
+    from tools.track import intake
 
     real = intake.entry_to_paper
 
@@ -227,7 +227,7 @@ def test_track_rejects_a_bad_date_and_a_bad_config(root, server, capsys):
 
 
 def test_category_filter_and_min_score(root, server):
-    from tools.arxiv import ArxivClient
+    from tools.track.arxiv import ArxivClient
 
     catalog = load_catalog(root, check=False)
     config = TrackConfig.model_validate({**TRACKING, "categories": ["cs.CV"], "min_score": 4})

@@ -109,7 +109,7 @@ def _commands(wf: dict) -> list[str]:
 
 
 def test_ci_runs_catalog_check_with_annotations_lint_tests_and_strict_docs():
-    from tools.cli import build_parser
+    from tools.cli.main import build_parser
 
     cmds = _commands(load(REPO / ".github" / "workflows" / "ci.yml"))
     for wanted in ("mllm-safety catalog check --format github", "pytest", "mkdocs build --strict"):
@@ -159,7 +159,7 @@ def test_pull_request_template_has_both_checklists():
 
 
 def test_pre_commit_config_runs_ruff_and_the_catalog_check():
-    from tools.cli import build_parser
+    from tools.cli.main import build_parser
 
     cfg = load(REPO / ".pre-commit-config.yaml")
     hooks = {}

@@ -17,8 +17,8 @@ from urllib.parse import urljoin
 
 import requests
 
-from tools.arxiv import USER_AGENT, retry_after_seconds
-from tools.catalog import Catalog, CatalogIssue
+from tools.catalog.store import Catalog, CatalogIssue
+from tools.track.arxiv import USER_AGENT, retry_after_seconds
 
 HEAD_REFUSED = frozenset({403, 405, 501})
 PERMANENT = frozenset({301, 308})
@@ -144,7 +144,7 @@ class LinkChecker:
 
 def link_issues(uses: list[LinkUse], results: dict[str, LinkStatus]) -> list[CatalogIssue]:
     """Dead links as errors and permanent redirects as warnings, each located by file, line and field."""
-    from tools.checks import read_doc
+    from tools.catalog.checks import read_doc
 
     docs: dict[Path, object] = {}
     issues = []

@@ -1,7 +1,7 @@
 """Suggest a paper's category and facets from its title and abstract (keyword rules; a human confirms them).
 
 The category comes from weighted keyword rules (a hit in the title counts three times a hit in the
-abstract). The facets come from the importer's rules (``tools.import_literature_rules``) plus the names and
+abstract). The facets come from the importer's rules (``tools.track.import_rules``) plus the names and
 aliases of the vocabulary terms themselves (``catalog/vocab``), and only terms that exist in the loaded
 vocabularies are kept, so a suggestion is always a valid catalog entry. Every suggestion carries the reasons
 that produced it.
@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools import import_literature_rules as rules
-from tools.schema import Vocabulary
+from tools.catalog.schema import Vocabulary
+from tools.track import import_rules as rules
 
 # (category, regex, weight): evidence that the paper's main contribution is of this kind
 CATEGORY_RULES: list[tuple[str, str, float]] = [

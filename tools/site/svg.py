@@ -1,13 +1,13 @@
 """SVG charts drawn at build time (no JavaScript, no external library): papers per quarter, rates with CIs.
 
-Labels are escaped with :func:`tools.render_util.esc`; the SVG is inlined in raw HTML blocks.
+Labels are escaped with :func:`tools.site.util.esc`; the SVG is inlined in raw HTML blocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tools.render_util import CATEGORIES, CATEGORY_COLORS, CATEGORY_TITLES, esc
+from tools.site.util import CATEGORIES, CATEGORY_COLORS, CATEGORY_TITLES, esc
 
 _FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"'
 

@@ -11,7 +11,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from tools.catalog import CatalogError, default_root
+from tools.catalog.store import CatalogError, default_root
 
 ROOT_HELP = "catalog directory (default: $MLLM_SAFETY_CATALOG or the repository's catalog/)"
 
@@ -56,7 +56,7 @@ def _err(message: str, code: int = 1) -> int:
 
 
 def _catalog(root: Path):
-    from tools.catalog import load_catalog
+    from tools.catalog.store import load_catalog
 
     return load_catalog(root, check=False)
 
@@ -71,10 +71,10 @@ def _root_or_error(args: argparse.Namespace) -> Path | None:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Fetch one paper from arXiv and write catalog/papers/<id>.yaml (exit 1 on duplicates or failure)."""
-    from tools.arxiv import ArxivClient, ArxivError, parse_arxiv_id
-    from tools.catalog import check_catalog, write_paper
-    from tools.cli_catalog import format_issue
-    from tools.intake import entry_to_paper, find_duplicate
+    from tools.catalog.store import check_catalog, write_paper
+    from tools.cli.catalog import format_issue
+    from tools.track.arxiv import ArxivClient, ArxivError, parse_arxiv_id
+    from tools.track.intake import entry_to_paper, find_duplicate
 
     root = _root_or_error(args)
     if root is None:
@@ -138,8 +138,8 @@ def _parse_date(text: str) -> str | None:
 
 def cmd_track(args: argparse.Namespace) -> int:
     """Query arXiv, write the dated candidates report (and stubs), remember the date of the run."""
-    from tools.arxiv import ArxivClient, ArxivError
-    from tools.track import load_config, read_state, run_track, write_report, write_state, write_stubs
+    from tools.track.arxiv import ArxivClient, ArxivError
+    from tools.track.tracker import load_config, read_state, run_track, write_report, write_state, write_stubs
 
     root = _root_or_error(args)
     if root is None:
@@ -183,8 +183,8 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 def cmd_links(args: argparse.Namespace) -> int:
     """Check every catalog URL; print dead links (errors) and permanent redirects (warnings)."""
-    from tools.cli_catalog import format_issue
-    from tools.links import LinkChecker, catalog_links, link_issues
+    from tools.cli.catalog import format_issue
+    from tools.track.links import LinkChecker, catalog_links, link_issues
 
     root = _root_or_error(args)
     if root is None:

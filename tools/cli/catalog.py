@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from tools.catalog import CatalogError, CatalogIssue, default_root
+from tools.catalog.store import CatalogError, CatalogIssue, default_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,7 +78,7 @@ def _missing_root(root: Path) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Print every issue, then a one-line summary; 1 if there is any error, else 0."""
-    from tools import checks
+    from tools.catalog import checks
 
     root = args.root or default_root()
     if not root.is_dir():
@@ -110,7 +110,7 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    from tools.catalog import atomic_write_text
+    from tools.catalog.store import atomic_write_text
 
     atomic_write_text(output, text)
     print(f"wrote {_shown(output)}", file=sys.stderr)
@@ -118,7 +118,7 @@ def _emit(text: str, output: Path | None) -> None:
 
 def _load(root: Path):
     """The catalog, valid apart from baseline names (an export does not depend on the registry)."""
-    from tools import checks
+    from tools.catalog import checks
 
     scan = checks.scan(root, full=True, check_registry=False)
     errors = [i for i in scan.issues if i.severity == "error"]
@@ -138,7 +138,7 @@ def _report(error: CatalogError) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export every paper of a valid catalog in the chosen format."""
-    from tools import export
+    from tools.catalog import export
 
     root = args.root or default_root()
     if not root.is_dir():
@@ -157,12 +157,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
     """Write the JSON Schema of a paper file with the vocabulary terms as enums."""
     import json
 
-    from tools import export
+    from tools.catalog import export
 
     root = args.root or default_root()
     vocab = {}
     if root.is_dir():
-        from tools.catalog import load_catalog
+        from tools.catalog.store import load_catalog
 
         vocab = load_catalog(root, check=False).vocab
     _emit(json.dumps(export.paper_json_schema(vocab), indent=2, ensure_ascii=False) + "\n", args.output)

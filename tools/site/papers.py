@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tools.render_ctx import (
+from tools.site.ctx import (
     BASELINES_PAGE,
     TIMELINE_PAGE,
     Ctx,
@@ -13,8 +13,8 @@ from tools.render_ctx import (
     results_page,
     tag_page,
 )
-from tools.render_results import INSTRUMENT_NOTE, is_instrument, reported_table, results_table
-from tools.render_util import (
+from tools.site.results import INSTRUMENT_NOTE, is_instrument, reported_table, results_table
+from tools.site.util import (
     CATEGORY_TITLES,
     chips,
     esc,
@@ -27,7 +27,7 @@ from tools.render_util import (
     safe_url,
     slug,
 )
-from tools.schema import Paper
+from tools.catalog.schema import Paper
 
 _LINK_NAMES = (("paper", "Paper"), ("code", "Code"), ("project", "Project"), ("dataset", "Dataset"),
                ("huggingface", "Hugging Face"))  # fmt: skip
@@ -140,7 +140,7 @@ def _anchor(ctx: Ctx, name: str) -> str:
 def _bibtex(p: Paper, ctx: Ctx) -> str:
     make = ctx.bibtex
     if make is None:
-        from tools.bibtex import paper_bibtex as make
+        from tools.catalog.bibtex import paper_bibtex as make
     try:
         return make(p)
     except Exception as e:  # one bad record must not break the whole site

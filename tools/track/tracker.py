@@ -20,9 +20,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tools.arxiv import ArxivClient, ArxivEntry
-from tools.catalog import Catalog, CatalogError, CatalogIssue, atomic_write_text
-from tools.intake import find_duplicate
+from tools.catalog.store import Catalog, CatalogError, CatalogIssue, atomic_write_text
+from tools.track.arxiv import ArxivClient, ArxivEntry
+from tools.track.intake import find_duplicate
 
 STATE_FILE = "tracking-state.yaml"
 _STOP = set(
@@ -194,7 +194,7 @@ def run_track(
     client: ArxivClient, catalog: Catalog, config: TrackConfig, *, since: str, today: str | None = None
 ) -> TrackResult:
     """Query every search term, merge, drop known and withdrawn papers, score and rank the rest."""
-    from tools.suggest import suggest
+    from tools.track.suggest import suggest
 
     today = today or dt.date.today().isoformat()
     found: dict[str, Candidate] = {}
@@ -285,8 +285,8 @@ def write_stubs(result: TrackResult, catalog: Catalog, n: int, out: Path) -> lis
 
     Move a stub into ``catalog/papers/`` to add the paper; the ids do not collide with the catalog's.
     """
-    from tools.catalog import dump_paper
-    from tools.intake import entry_to_paper
+    from tools.catalog.store import dump_paper
+    from tools.track.intake import entry_to_paper
 
     taken: set[str] = set()
     paths = []

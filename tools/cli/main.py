@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (imports only light modules)."""
-    from tools import cli_catalog, cli_docs, cli_run, cli_track
+    from tools.cli import catalog as cli_catalog
+    from tools.cli import docs as cli_docs
+    from tools.cli import run as cli_run
+    from tools.cli import track as cli_track
 
     parser = argparse.ArgumentParser(
         prog="mllm-safety",

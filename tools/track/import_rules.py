@@ -1,8 +1,8 @@
 """Deterministic keyword rules that suggest catalog facets from a paper's title and the lists' notes.
 
-Used by ``tools/import_literature.py``. The rules only read the title and the short labels that curated lists
+Used by ``tools/track/import_literature.py``. The rules only read the title and the short labels that curated lists
 attach to a paper, so they are suggestions (papers tagged this way get ``suggested: true``); the papers the
-project implements are tagged by hand in ``tools/import_literature_overrides.yaml`` instead.
+project implements are tagged by hand in ``tools/track/import_overrides.yaml`` instead.
 Every rule is a regular expression over the lower-cased ``title + notes``; the order of the rules is the order
 of the terms in the output.
 """

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tools.catalog import CatalogIssue
-from tools.yamlio import YamlDoc
+from tools.catalog.model import CatalogIssue
+from tools.catalog.yamlio import YamlDoc
 
 _PATTERN_HINTS = {
     "id": "write <year>-<first author's surname>-<short name> in lowercase ASCII, e.g. 2023-gong-figstep",

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.render_util import slug
-from tools.schema import VOCAB_FIELDS, Paper, Result
+from tools.site.util import slug
+from tools.catalog.schema import VOCAB_FIELDS, Paper, Result
 
 # (label, facet group on Paper or None, field name, vocabulary name), in display order.
 FACETS: tuple[tuple[str, str | None, str, str], ...] = tuple(

@@ -1,7 +1,7 @@
 """The checks behind ``mllm-safety catalog check``: per-file validation plus cross-file rules.
 
-Used through :func:`tools.catalog.check_catalog` / :func:`tools.catalog.load_catalog`. Each paper file is
-read, parsed (``tools.yamlio``), validated (``tools.schema``) and checked against the vocabularies and the
+Used through :func:`tools.catalog.store.check_catalog` / :func:`tools.catalog.store.load_catalog`. Each paper file is
+read, parsed (``tools.catalog.yamlio``), validated (``tools.catalog.schema``) and checked against the vocabularies and the
 baseline registry right away, so that the node trees (needed only for line numbers) can be dropped; the
 cross-file rules (unique ids, arXiv ids and titles) run at the end on a few recorded values.
 """
@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from tools.catalog import NOT_VOCABULARIES, Catalog, CatalogIssue
-from tools.errors import validation_issues
-from tools.schema import VOCAB_FIELDS, Paper, Result, Vocabulary
-from tools.yamlio import YamlDoc, YamlProblem, decode_utf8, parse_yaml
+from tools.catalog.errors import validation_issues
+from tools.catalog.model import NOT_VOCABULARIES, Catalog, CatalogIssue
+from tools.catalog.schema import VOCAB_FIELDS, Paper, Result, Vocabulary
+from tools.catalog.yamlio import YamlDoc, YamlProblem, decode_utf8, parse_yaml
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """MkDocs hook: generates the catalog's pages at build time (never written to disk, never committed).
 
-Wired in mkdocs.yml (``hooks: [tools/mkdocs_hook.py]``). On every build it loads the catalog
+Wired in mkdocs.yml (``hooks: [tools/site/mkdocs_hook.py]``). On every build it loads the catalog
 (``$MLLM_SAFETY_CATALOG`` or ``catalog/``), collects the registered baselines, calls the pure renderer
-``tools.render`` and adds each page to MkDocs' file collection with ``File.generated``. It also fills the
+``tools.site.render`` and adds each page to MkDocs' file collection with ``File.generated``. It also fills the
 markers ``<!-- atlas:NAME -->`` of the hand-written home page and points the "edit" action of a paper page
 at its YAML file.
 """
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 if str(_REPO) not in sys.path:  # plain `mkdocs build` from a fresh clone, without `pip install -e .`
     sys.path.insert(0, str(_REPO))
 
@@ -29,7 +29,7 @@ def collect_baselines() -> list[Any]:
     """Every registered component as a ``BaselineInfo`` (attacks, defenses, judges, datasets, models)."""
     from baselines import registry
     from baselines.base import describe_params
-    from tools.render_ctx import BaselineInfo
+    from tools.site.ctx import BaselineInfo
 
     out = []
     for kind in ("attack", "defense", "judge", "dataset", "model"):
@@ -49,11 +49,11 @@ def collect_baselines() -> list[Any]:
 
 def build_pages(repo_url: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """Load the catalog and render: (pages, home fragments, page path -> edit URL)."""
-    from tools.bibtex import paper_bibtex
-    from tools.catalog import CatalogError, load_catalog
-    from tools.render import make_ctx, render_home_fragments, render_site
-    from tools.render_ctx import paper_page
-    from tools.render_util import slug
+    from tools.catalog.bibtex import paper_bibtex
+    from tools.catalog.store import CatalogError, load_catalog
+    from tools.site.render import make_ctx, render_home_fragments, render_site
+    from tools.site.ctx import paper_page
+    from tools.site.util import slug
 
     try:
         catalog = load_catalog(check=True)

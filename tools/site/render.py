@@ -1,10 +1,10 @@
 """The site renderer: a pure function from the catalog (and the registry's baselines) to Markdown pages.
 
 ``render_site`` returns ``{docs-relative page path: markdown}`` for every generated page; the mkdocs hook
-(``tools/mkdocs_hook.py``) adds them to the build without writing them to disk, so generated pages are never
+(``tools/site/mkdocs_hook.py``) adds them to the build without writing them to disk, so generated pages are never
 committed. ``render_home_fragments`` fills the markers of the hand-written home page (``docs/index.md``).
 
-Safety: every string from YAML is escaped by ``tools.render_util.esc`` and placed in raw HTML blocks (or, for
+Safety: every string from YAML is escaped by ``tools.site.util.esc`` and placed in raw HTML blocks (or, for
 headings, as entity-encoded text), so Markdown cannot reinterpret it; only http(s) links are emitted.
 """
 
@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from tools.render_ctx import (
+from tools.site.ctx import (
     BASELINES_PAGE,
     GLOSSARY_PAGE,
     RESULTS_INDEX,
@@ -26,10 +26,10 @@ from tools.render_ctx import (
     paper_page,
     tag_page,
 )
-from tools.render_papers import render_category, render_paper, render_tag, render_timeline, tag_index
-from tools.render_results import render_baselines_page, render_results_pages
-from tools.render_svg import papers_per_quarter_svg
-from tools.render_util import CATEGORIES, CATEGORY_TITLES, esc, front_matter, href, quarter_of, slug
+from tools.site.papers import render_category, render_paper, render_tag, render_timeline, tag_index
+from tools.site.results import render_baselines_page, render_results_pages
+from tools.site.svg import papers_per_quarter_svg
+from tools.site.util import CATEGORIES, CATEGORY_TITLES, esc, front_matter, href, quarter_of, slug
 
 __all__ = ["BaselineInfo", "make_ctx", "render_home_fragments", "render_site", "HOME_MARKERS"]
 
@@ -44,7 +44,7 @@ def make_ctx(
     repo_url: str = DEFAULT_REPO_URL,
     bibtex: Callable[[Any], str] | None = None,
 ) -> Ctx:
-    """Build the renderers' context from a ``tools.catalog.Catalog`` (or any object with ``papers``,
+    """Build the renderers' context from a ``tools.catalog.store.Catalog`` (or any object with ``papers``,
     ``vocab``, ``results`` and optionally ``result_paths`` and ``root``)."""
     result_files: dict[str, str] = {}
     root = getattr(catalog, "root", None)

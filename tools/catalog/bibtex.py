@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from tools.schema import Paper
+from tools.catalog.schema import Paper
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",

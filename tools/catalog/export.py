@@ -10,15 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tools.bibtex import catalog_bibtex
-from tools.schema import VOCAB_FIELDS, Paper, Vocabulary
+from tools.catalog.bibtex import catalog_bibtex
+from tools.catalog.schema import VOCAB_FIELDS, Paper, Vocabulary
 
 LIST_SEPARATOR = "; "
 _FORMULA_START = ("=", "+", "@", "\t", "\r")
 
 
 def to_bibtex(papers: list[Paper]) -> str:
-    """One BibTeX entry per paper (see :mod:`tools.bibtex`)."""
+    """One BibTeX entry per paper (see :mod:`tools.catalog.bibtex`)."""
     return catalog_bibtex(papers)
 
 

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from tools.render_ctx import (
+from tools.site.ctx import (
     BASELINES_PAGE,
     RESULTS_INDEX,
     BaselineInfo,
@@ -17,9 +17,9 @@ from tools.render_ctx import (
     paper_page,
     results_page,
 )
-from tools.render_svg import rate_bars_svg
-from tools.render_util import esc, fmt_rate, front_matter, href
-from tools.schema import Estimate, Paper, ReportedResult, Result
+from tools.site.svg import rate_bars_svg
+from tools.site.util import esc, fmt_rate, front_matter, href
+from tools.catalog.schema import Estimate, Paper, ReportedResult, Result
 
 INSTRUMENT_NOTE = (
     '!!! warning "Test-instrument numbers: model organism"\n'

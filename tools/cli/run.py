@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tools.run_report import format_summary
+from tools.cli.report import format_summary
 
 LIST_KINDS = {
     "attacks": "attack",
@@ -32,7 +32,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from baselines.registry import UnknownComponentError
     from baselines.runconfig import RunConfigError
     from baselines.runstore import RunStoreError
-    from tools.catalog import CatalogError
+    from tools.catalog.store import CatalogError
 
     return (
         UnknownComponentError,
@@ -228,7 +228,7 @@ def write_back(result: dict[str, Any], skip: bool) -> int:
     if skip:
         print("result not written (--no-write-back)")
         return 0
-    from tools.catalog import CatalogError, write_result
+    from tools.catalog.store import CatalogError, write_result
 
     try:
         path = write_result(result)

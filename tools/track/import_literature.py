@@ -2,14 +2,14 @@
 
 Reads ``papers.json`` and ``survey-companion-list.json`` from a literature folder (by default
 ``../shared/data/literature`` next to the repository), adds authors and affiliations from the survey's companion
-list, suggests facets with the keyword rules of ``tools/import_literature_rules.py``, applies the hand-written
-entries of ``tools/import_literature_overrides.yaml`` (ids, facets and reported numbers of the papers the
-project implements), validates every record with ``tools.schema.Paper`` and writes one YAML file per paper.
+list, suggests facets with the keyword rules of ``tools/track/import_rules.py``, applies the hand-written
+entries of ``tools/track/import_overrides.yaml`` (ids, facets and reported numbers of the papers the
+project implements), validates every record with ``tools.catalog.schema.Paper`` and writes one YAML file per paper.
 
 Re-running it is safe: ids already in the catalog are kept (matched by arXiv id or normalized title), files are
 written atomically and only when their content changes, and nothing is deleted. Tests never run it.
 
-    python -m tools.import_literature [--source DIR] [--catalog DIR] [--dry-run]
+    python -m tools.track.import_literature [--source DIR] [--catalog DIR] [--dry-run]
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from typing import Any
 
 import yaml
 
-from tools import import_literature_rules as rules
-from tools.schema import Paper
+from tools.catalog.schema import Paper
+from tools.track import import_rules as rules
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "literature"
-OVERRIDES = Path(__file__).with_name("import_literature_overrides.yaml")
+OVERRIDES = Path(__file__).with_name("import_overrides.yaml")
 STOPWORDS = set(
     "a an the of for in on via with and to by from against at as is are be can do does your you we our its it "
     "towards toward through into when how what why using based not all any more than one this that".split()

@@ -1,7 +1,7 @@
 """Pydantic models of the catalog: a paper, a vocabulary, and a reproduced result (all ``extra="forbid"``).
 
 The schema checks the *shape* of one file. Cross-file rules (vocabulary terms exist, ids are unique,
-baselines are registered) live in ``tools.catalog``, which also turns errors into file:line messages.
+baselines are registered) live in ``tools.catalog.store``, which also turns errors into file:line messages.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ class Vocabulary(Strict):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Reproduced results (written by the harness through tools.catalog.write_result; never by hand)
+# Reproduced results (written by the harness through tools.catalog.store.write_result; never by hand)
 
 
 class Estimate(Strict):

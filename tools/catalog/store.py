@@ -1,8 +1,8 @@
 """Load, check and write the catalog -- the only code that reads or writes ``catalog/``.
 
-Layout: ``papers/<id>.yaml`` (one :class:`~tools.schema.Paper` each), ``vocab/<name>.yaml`` (one
-:class:`~tools.schema.Vocabulary` each; ``tracking.yaml`` is the tracker's configuration, not a vocabulary)
-and ``results/<baseline>/<model>__<dataset>__<defense>.yaml`` (one :class:`~tools.schema.Result` each,
+Layout: ``papers/<id>.yaml`` (one :class:`~tools.catalog.schema.Paper` each), ``vocab/<name>.yaml`` (one
+:class:`~tools.catalog.schema.Vocabulary` each; ``tracking.yaml`` is the tracker's configuration, not a vocabulary)
+and ``results/<baseline>/<model>__<dataset>__<defense>.yaml`` (one :class:`~tools.catalog.schema.Result` each,
 written only by :func:`write_result`). Every problem is a :class:`CatalogIssue` that names file and line.
 """
 
@@ -11,64 +11,20 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tools.schema import Paper, Result, Vocabulary
-
-NOT_VOCABULARIES = frozenset({"tracking"})
-_REPO_CATALOG = Path(__file__).resolve().parent.parent / "catalog"
-
-
-@dataclass(frozen=True)
-class CatalogIssue:
-    """One problem in one file: ``str()`` gives ``path:line: message (hint)``.
-
-    ``severity`` is ``"error"`` (makes ``catalog check`` fail) or ``"warning"`` (printed only).
-    """
-
-    path: Path
-    line: int | None
-    message: str
-    hint: str | None = None
-    severity: str = "error"
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else f"{self.path}"
-        return f"{where}: {self.message}" + (f" ({self.hint})" if self.hint else "")
-
-
-class CatalogError(Exception):
-    """Raised when the catalog (or something to be written into it) has problems; see ``.issues``."""
-
-    def __init__(self, issues: list[CatalogIssue]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues) or "catalog error")
-
-
-@dataclass
-class Catalog:
-    """The loaded catalog. ``papers`` is sorted by id; ``vocab`` is keyed by file stem;
-    ``result_paths`` maps each result's ``run_id`` to the file it was read from."""
-
-    root: Path
-    papers: dict[str, Paper] = field(default_factory=dict)
-    vocab: dict[str, Vocabulary] = field(default_factory=dict)
-    results: list[Result] = field(default_factory=list)
-    result_paths: dict[str, Path] = field(default_factory=dict)
-
-    def paper_path(self, paper_id: str) -> Path:
-        """Where the paper with this id lives (whether or not the file exists)."""
-        return self.root / "papers" / f"{paper_id}.yaml"
-
-
-def default_root() -> Path:
-    """The catalog directory: ``$MLLM_SAFETY_CATALOG`` if set, else the repository's ``catalog/``."""
-    env = os.environ.get("MLLM_SAFETY_CATALOG")
-    return Path(env) if env else _REPO_CATALOG
+from tools.catalog import checks
+from tools.catalog.model import (  # noqa: F401  (re-exported: the catalog's public API)
+    NOT_VOCABULARIES,
+    Catalog,
+    CatalogError,
+    CatalogIssue,
+    default_root,
+)
+from tools.catalog.schema import Paper, Result
 
 
 def _root(root: Path | str | None) -> Path:
@@ -82,8 +38,6 @@ def load_catalog(root: Path | str | None = None, *, check: bool = True) -> Catal
     With ``check=False`` files that do not parse or validate are skipped silently (fast path for tools
     that only read a catalog that CI has already checked).
     """
-    from tools import checks
-
     result = checks.scan(_root(root), full=check)
     errors = [i for i in result.issues if i.severity == "error"]
     if check and errors:
@@ -99,8 +53,6 @@ def check_catalog(
     ``registry_names`` are the valid ``baseline`` names; by default they come from the baseline registry
     (attacks, defenses, judges), and the check is skipped while nothing is registered.
     """
-    from tools import checks
-
     return checks.scan(_root(root), full=True, registry_names_=registry_names).issues
 
 
@@ -181,8 +133,6 @@ def write_result(result: Result | dict, root: Path | str | None = None) -> Path:
     Raises :class:`CatalogError` (nothing is written) on any problem.
     """
     from pydantic import ValidationError
-
-    from tools import checks
 
     base = _root(root)
     where = base / "results"

@@ -6,7 +6,7 @@
 * 429/500/502/503/504 and connection errors are retried; a ``Retry-After`` header (seconds or HTTP date) is
   honoured, otherwise the wait doubles each time.
 * The feed is parsed with ``xml.etree`` (Python's expat does not expand external entities); titles, abstracts
-  and names are cleaned of LaTeX markup and line breaks (``tools.latex``).
+  and names are cleaned of LaTeX markup and line breaks (``tools.catalog.latex``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from tools.latex import clean_text
+from tools.catalog.latex import clean_text
 
 DEFAULT_API = "http://export.arxiv.org/api/query"
 ATOM = "{http://www.w3.org/2005/Atom}"

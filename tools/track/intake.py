@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.arxiv import ArxivEntry
-from tools.catalog import Catalog
-from tools.checks import normalize_title
-from tools.import_literature import make_id, unique_id
-from tools.schema import Paper
-from tools.suggest import Suggestion, suggest
+from tools.catalog.checks import normalize_title
+from tools.catalog.schema import Paper
+from tools.catalog.store import Catalog
+from tools.track.arxiv import ArxivEntry
+from tools.track.import_literature import make_id, unique_id
+from tools.track.suggest import Suggestion, suggest
 
 NEAR_TITLE_RATIO = 0.92
 VENUES = (

@@ -1,0 +1,3 @@
+"""The ``mllm-safety`` command line: argparse commands only (parse, call, print); the work is done in
+``baselines`` and the other ``tools`` packages.
+"""
