@@ -1,6 +1,6 @@
 """Base classes of the five component kinds: Model, Attack, Defense, Judge, Dataset.
 
-Every component declares ``class Params(BaseModel, extra="forbid")`` next to its code, with the paper's
+Every component declares ``class Params(StrictParams)`` (``baselines.params``) next to its code, with the paper's
 defaults and a one-line doc per field (``Field(description=...)``). Class metadata (``paper_id``,
 ``summary``) feeds ``mllm-safety list``, the site's baselines page and the registry <-> catalog test.
 """
@@ -12,46 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel
 
+from baselines.params import NoParams, ParamsError, StrictParams, build_params, describe_params  # noqa: F401
 from baselines.types import GenerationConfig, Response, Sample, Verdict
-
-
-class NoParams(BaseModel):
-    """Params of a component that takes none."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class ParamsError(ValueError):
-    """A bad parameter override; the message names the valid fields and their types."""
-
-
-def describe_params(params_cls: type[BaseModel]) -> list[dict[str, Any]]:
-    """Each field of a Params class as {name, type, default, doc} (for help texts and the site)."""
-    out = []
-    for fname, f in params_cls.model_fields.items():
-        ann = f.annotation
-        tname = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
-        default = None if f.is_required() else f.get_default(call_default_factory=True)
-        out.append({"name": fname, "type": tname, "default": default, "doc": f.description or ""})
-    return out
-
-
-def build_params(params_cls: type[BaseModel], values: dict[str, Any], owner: str) -> BaseModel:
-    """Validate ``values`` against ``params_cls``; on error raise ParamsError naming fields and types."""
-    try:
-        return params_cls.model_validate(values)
-    except ValidationError as e:
-        fields = ", ".join(
-            f"{d['name']} ({d['type']}, default {d['default']!r})" for d in describe_params(params_cls)
-        )
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc']) or '?'}: {err['msg']}" for err in e.errors()
-        )
-        raise ParamsError(
-            f"bad parameters for {owner}: {problems}. Valid fields: {fields or '(none)'}"
-        ) from None
 
 
 class Component:

@@ -12,10 +12,11 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from baselines import registry
 from baselines.base import build_params
+from baselines.params import StrictParams
 from baselines.registry import UnknownComponentError
 
 DEFAULT_MODEL = "organism"
@@ -28,37 +29,33 @@ class RunConfigError(ValueError):
     """A run cannot be configured as asked (bad --set, bad --shard, judge/defense mismatch)."""
 
 
-class ComponentSpec(BaseModel):
+class ComponentSpec(StrictParams):
     """A registry name plus its validated, fully resolved Params (defaults included)."""
 
-    model_config = ConfigDict(extra="forbid")
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class GenerationSettings(BaseModel):
+class GenerationSettings(StrictParams):
     """Decoding settings recorded with the run (mirrors baselines.types.GenerationConfig)."""
 
-    model_config = ConfigDict(extra="forbid")
     max_new_tokens: int = Field(128, gt=0)
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     seed: int = 0
 
 
-class Condition(BaseModel):
+class Condition(StrictParams):
     """One condition of a run: its name ('text-only', 'figstep', 'figstep+ecso'), attack and defense."""
 
-    model_config = ConfigDict(extra="forbid")
     name: str
     attack: str | None = None
     defense: str | None = None
 
 
-class RunConfig(BaseModel):
+class RunConfig(StrictParams):
     """The full, validated configuration of a run (recorded in the Result; enough to rerun it)."""
 
-    model_config = ConfigDict(extra="forbid")
     baseline: str
     baseline_kind: Literal["attack", "defense"]
     attack: ComponentSpec | None = Field(

@@ -32,10 +32,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from baselines.base import Attack, Model
 from baselines.imaging import font_file, load_font, render_text, wrap
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -145,10 +146,9 @@ class FigStep(Attack):
         "Typographic visual prompt: the instruction + empty list '1. 2. 3.' as an image, benign text prompt."
     )
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """FigStep parameters (defaults from the official code)."""
 
-        model_config = ConfigDict(extra="forbid")
         variant: Literal["figstep", "figstep_pro"] = Field(
             "figstep", description="figstep (one image) or figstep_pro (keyword split into sub-images)"
         )

@@ -34,12 +34,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.attacks._pgd import as_targets, frozen, linf_pgd, neutral_image, require_white_box
 from baselines.attacks.mmsafetybench import typography
 from baselines.base import Attack, Model
 from baselines.imaging import ImageLoadError, load_image, stack_vertically
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -87,10 +88,9 @@ class Hades(Attack):
     summary = "Keyword typography + harmful image + white-box adversarial noise strip (LLaVA-1.5 recipe)."
     needs_white_box = True
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """HADES parameters (defaults from the official code)."""
 
-        model_config = ConfigDict(extra="forbid")
         image: str | None = Field(
             None, description="harmful image file, or folder of <sample id>.png/.jpg; None: neutral stand-in"
         )

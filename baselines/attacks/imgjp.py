@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.attacks._pgd import as_targets, frozen, linf_pgd, require_white_box, save_png
 from baselines.attacks._text_loss import TextTokenLoss
 from baselines.base import Attack, Model
 from baselines.imaging import load_image
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -72,10 +73,9 @@ class ImgJP(Attack):
     )
     needs_white_box = True
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """ImgJP parameters (defaults from the official code)."""
 
-        model_config = ConfigDict(extra="forbid")
         eps: int = Field(16, ge=1, le=255, description="L-inf radius in /255 units")
         alpha: float = Field(1.0, gt=0, description="PGD step size in /255 units")
         steps: int = Field(200, ge=0, description="PGD iterations (each visits every training behaviour)")

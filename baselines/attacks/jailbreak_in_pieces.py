@@ -28,12 +28,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.attacks._pgd import frozen, require_white_box
 from baselines.attacks.mmsafetybench import typography
 from baselines.base import Attack, Model
 from baselines.imaging import ImageLoadError, load_image
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -84,10 +85,9 @@ class JailbreakInPieces(Attack):
     )
     needs_white_box = True
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Jailbreak-in-Pieces parameters (defaults from the official code)."""
 
-        model_config = ConfigDict(extra="forbid")
         target_image: str | None = Field(
             None, description="target image file; None: typography of each sample's key phrase"
         )

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image, ImageDraw
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.base import Attack, BackendError, Model, ParamsError
 from baselines.imaging import font_file, load_font
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Sample
 
@@ -133,10 +134,9 @@ class MMSafetyBench(Attack):
     summary = "Query-relevant images: key phrase as typography / SD picture + a question pointing at it."
     queries_model = True  # the key-phrase extractor may be the target model itself
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """MM-SafetyBench QR-attack parameters (defaults from the official code)."""
 
-        model_config = ConfigDict(extra="forbid")
         image_kind: Literal["TYPO", "SD", "SD_TYPO"] = Field(
             "TYPO", description="image kind (SD kinds need sd_pipeline)"
         )

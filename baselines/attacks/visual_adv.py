@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.attacks._pgd import (
     as_targets,
@@ -43,6 +43,7 @@ from baselines.attacks._pgd import (
 )
 from baselines.base import Attack, Model
 from baselines.imaging import load_image
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -84,10 +85,9 @@ class VisualAdv(Attack):
     summary = "Universal adversarial image by L-inf PGD toward a target corpus (white-box), + each request."
     needs_white_box = True
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Qi et al. parameters (defaults from the official code)."""
 
-        model_config = ConfigDict(extra="forbid")
         eps: int = Field(32, ge=1, le=255, description="L-inf radius in /255 units (paper: 16, 32, 64)")
         constrained: bool = Field(True, description="False: unconstrained attack starting from uniform noise")
         alpha: float = Field(1.0, gt=0, description="PGD step size in /255 units")

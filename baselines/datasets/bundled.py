@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
 from baselines.datasets._common import Checksum, field, layout_error
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -29,10 +30,9 @@ class BundledDataset(Dataset):
 
     summary = "the project's small bundled set: harmful requests + benign look-alikes (offline default)"
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Which file and which labels."""
 
-        model_config = ConfigDict(extra="forbid")
         path: str | None = Field(
             None, description="a JSONL file in the bundled format (None: the packaged one)"
         )

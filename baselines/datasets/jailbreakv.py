@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
 from baselines.datasets._common import Checksum, load_images, read_csv, require
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -43,10 +44,9 @@ class JailBreakVDataset(Dataset):
     paper_id = "2024-luo-jailbreakv-28k"
     summary = "JailBreakV-28K from a local path: JailBreakV_28K/{mini_,}JailBreakV_28K.csv + images"
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Where the data is, which split, which attack formats."""
 
-        model_config = ConfigDict(extra="forbid")
         path: str = Field(description="the dataset folder (holding JailBreakV_28K/)")
         split: Literal["mini", "full"] = Field("mini", description="mini: 280 pairs; full: 28,000")
         formats: list[str] | None = Field(None, description="keep only these `format` values (None: all)")

@@ -13,11 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
 from baselines.datasets._common import Checksum, field, layout_error, load_images, read_json, require
 from baselines.datasets.safebench import find_data_dir
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -45,10 +46,9 @@ class MMSafetyBenchDataset(Dataset):
     paper_id = "2023-liu-mm-safetybench"
     summary = "MM-SafetyBench from a local path: processed_questions/*.json + imgs/<scenario>/<kind>/<id>.jpg"
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Where the data is, which image kind, which scenarios."""
 
-        model_config = ConfigDict(extra="forbid")
         path: str = Field(description="the MM-SafetyBench repo's data/ folder (or the repo root)")
         image_kind: Literal["SD_TYPO", "SD", "TYPO", "none"] = Field(
             "SD_TYPO", description="image kind paired with its rephrased question; none = text-only Question"

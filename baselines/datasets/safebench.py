@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
 from baselines.datasets._common import Checksum, layout_error, load_images, read_csv, require
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -43,10 +44,9 @@ class SafeBenchDataset(Dataset):
     paper_id = "2023-gong-figstep"
     summary = "SafeBench (FigStep) from a local path: safebench.csv or SafeBench-Tiny.csv (+ released images)"
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Where the data is and which part to read."""
 
-        model_config = ConfigDict(extra="forbid")
         path: str = Field(description="the FigStep repo's data/ folder (or the repo root)")
         subset: Literal["full", "tiny"] = Field("full", description="full: 500 questions; tiny: 50")
         images: bool = Field(False, description="attach the released FigStep images (already attacked)")

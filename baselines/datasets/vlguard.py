@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
 from baselines.datasets._common import Checksum, field, load_images, read_json, require
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
 
@@ -34,10 +35,9 @@ class VLGuardDataset(Dataset):
     paper_id = "2024-zong-vlguard"
     summary = "VLGuard test split from a local path: test.json + test/ images (3 subsets)"
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Where the data is and which subsets."""
 
-        model_config = ConfigDict(extra="forbid")
         path: str = Field(description="folder holding test.json and the test/ image folder")
         subsets: list[Literal["unsafes", "safe_unsafes", "safe_safes"]] = Field(
             default_factory=lambda: list(SUBSETS), description="which evaluation subsets to load"

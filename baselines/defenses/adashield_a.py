@@ -33,6 +33,7 @@ from baselines.base import Defense, Model
 from baselines.defenses._adashield_train import PoolEntry, TrainReport, embed, refine, split_by_scenario
 from baselines.defenses._wrapper import WrappedModel, with_meta
 from baselines.defenses.adashield_s import combine, static_defense_prompt
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
 
@@ -44,7 +45,7 @@ class AdashieldA(Defense):
     paper_id = "2024-wang-adashield"
     summary = "AdaShield-A: defender LLM refines prompts per scenario; the nearest pool prompt is applied"
 
-    class Params(BaseModel, extra="forbid"):
+    class Params(StrictParams):
         """AdaShield-A parameters (defaults from ``main_qureyrelated.py`` where it has them)."""
 
         defender: str = Field(

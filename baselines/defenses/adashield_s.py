@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from baselines.base import Defense, Model
 from baselines.defenses._wrapper import WrappedModel, read_data, with_meta
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
 
@@ -53,7 +54,7 @@ class AdashieldS(Defense):
     paper_id = "2024-wang-adashield"
     summary = "AdaShield-S: appends AdaShield's static defense prompt (verbatim) to every query"
 
-    class Params(BaseModel, extra="forbid"):
+    class Params(StrictParams):
         """AdaShield-S parameters."""
 
         mode: Mode = Field(

@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from baselines.base import BackendError, Defense, Model
 from baselines.defenses._wrapper import WrappedModel, refusal_response, with_meta
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
 
@@ -76,7 +77,7 @@ class Cider(Defense):
     paper_id = "2024-xu-cider"
     summary = "CIDER: query-image cosine before/after diffusion denoising; a drop beyond tau => refuse"
 
-    class Params(BaseModel, extra="forbid"):
+    class Params(StrictParams):
         """CIDER parameters (defaults from ``code/main.py``)."""
 
         encoder_path: str | None = Field(None, description="local llava-1.5-7b-hf folder (embeddings)")

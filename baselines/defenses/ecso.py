@@ -17,10 +17,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from baselines.base import Defense, Model
 from baselines.defenses._wrapper import WrappedModel, query_config, read_data, with_meta
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
 
@@ -48,7 +49,7 @@ class Ecso(Defense):
         "ECSO: if the model calls its own answer harmful, re-answer from a query-aware caption, no image"
     )
 
-    class Params(BaseModel, extra="forbid"):
+    class Params(StrictParams):
         """ECSO parameters (defaults from the official scripts)."""
 
         response_chars: int = Field(

@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from baselines import registry
 from baselines.base import Defense, Judge, Model
 from baselines.defenses._wrapper import WrappedModel, refusal_response, with_meta
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample, Verdict
 
@@ -33,7 +34,7 @@ class GuardFilter(Defense):
     paper_id = None
     summary = "Input/output filter over any guard judge (e.g. llamaguard); flagged => fixed refusal"
 
-    class Params(BaseModel, extra="forbid"):
+    class Params(StrictParams):
         """Which judge guards which stage."""
 
         judge: str = Field("llm", description="registered judge used as the guard (e.g. llamaguard, llm)")

@@ -18,13 +18,14 @@ import hashlib
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from baselines import refusal
 from baselines.base import Defense, Model
 from baselines.defenses._jailguard_divergence import bow_similarity, detect, spacy_similarity
 from baselines.defenses._jailguard_mutators import mutate
 from baselines.defenses._wrapper import WrappedModel, refusal_response, with_meta
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
 
@@ -57,7 +58,7 @@ class Jailguard(Defense):
     paper_id = "2023-zhang-jailguard"
     summary = "JailGuard: 8 mutated image variants; KL divergence of answer similarities > 0.025 => refuse"
 
-    class Params(BaseModel, extra="forbid"):
+    class Params(StrictParams):
         """JailGuard parameters (defaults from ``main_img.py``)."""
 
         mutator: MutatorCode = Field(

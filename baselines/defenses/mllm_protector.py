@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from baselines.base import BackendError, Defense, Model
 from baselines.defenses._wrapper import WrappedModel, with_meta
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
 
@@ -51,7 +52,7 @@ class MllmProtector(Defense):
     paper_id = "2024-pi-mllm-protector"
     summary = "MLLM-Protector: harm detector on the answer; harmful (< 0.5) => detoxifier rewrite or refusal"
 
-    class Params(BaseModel, extra="forbid"):
+    class Params(StrictParams):
         """MLLM-Protector parameters (defaults from ``llava/eval/robustness_eval.py``)."""
 
         detector_path: str | None = Field(

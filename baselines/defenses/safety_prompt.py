@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from baselines.base import Defense, Model
 from baselines.defenses._wrapper import WrappedModel, read_data, with_meta
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
 
@@ -36,7 +37,7 @@ class SafetyPrompt(Defense):
     paper_id = None
     summary = "Safety system prompt (default: Llama 2's DEFAULT_SYSTEM_PROMPT) added to every request"
 
-    class Params(BaseModel, extra="forbid"):
+    class Params(StrictParams):
         """Which prompt and where it goes."""
 
         prompt: Literal["llama2"] = Field(

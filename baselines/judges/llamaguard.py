@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.base import Judge, Model, ParamsError
 from baselines.judges._prompts import generate_all, load_prompt
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample, Verdict
 
@@ -79,10 +80,9 @@ class LlamaGuardJudge(Judge):
     paper_id = "2024-chi-llama-guard-3-vision"
     summary = "guard-model judge in the Llama Guard 3 Vision format (S1-S13), via the hf back-end"
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Guard model, policy prompt and what is classified."""
 
-        model_config = ConfigDict(extra="forbid")
         model: str | None = Field(
             None, description="guard model: hf:<id or path> (a bare id/path means hf:), or openai:<model>"
         )

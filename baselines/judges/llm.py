@@ -21,10 +21,11 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.base import Judge, Model, ParamsError
 from baselines.judges._prompts import generate_all, load_prompt
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample, Verdict
 
@@ -75,10 +76,9 @@ class LLMJudge(Judge):
     paper_id = None
     summary = "LLM judge on any back-end with the HarmBench or JailbreakBench prompt (sees the image)"
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Judge prompt, judge model and decoding."""
 
-        model_config = ConfigDict(extra="forbid")
         prompt: Literal["harmbench", "jailbreakbench", "jailbreakbench_refusal"] = Field(
             "harmbench", description="verbatim judge prompt (answer parsed as in the original)"
         )

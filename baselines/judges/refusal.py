@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from baselines.base import Judge
+from baselines.params import StrictParams
 from baselines.refusal import get_list
 from baselines.registry import register
 from baselines.types import Response, Sample, Verdict
@@ -29,10 +30,9 @@ class RefusalJudge(Judge):
         "refusal-string matching (GCG/AdvBench list by default; AdaShield, VLGuard, JailbreakBench lists)"
     )
 
-    class Params(BaseModel):
+    class Params(StrictParams):
         """Which verbatim list to use and how much of the response to check."""
 
-        model_config = ConfigDict(extra="forbid")
         list: Literal["gcg", "gcg_demo", "gcg_attack", "adashield", "vlguard", "jailbreakbench"] = Field(
             "gcg", description="keyword list; each keeps its paper's matching rule"
         )

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.base import Model, WhiteBox
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
 
@@ -20,10 +21,8 @@ from baselines.types import GenerationConfig, Response, Sample
 WHITE_BOX_TYPES = ("llava",)
 
 
-class HFParams(BaseModel):
+class HFParams(StrictParams):
     """Parameters of the hf back-end."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="hub repo id or local folder of an image-text-to-text model")
     revision: str | None = Field(None, description="hub branch, tag or commit (None: the default branch)")

@@ -21,9 +21,10 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.base import BackendError, Model
+from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample, image_png_bytes
 
@@ -31,10 +32,8 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
-class OpenAIParams(BaseModel):
+class OpenAIParams(StrictParams):
     """Parameters of the openai back-end."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="model name the endpoint serves")
     base_url: str = Field("https://api.openai.com/v1", description="endpoint base URL (ends in /v1)")

@@ -17,10 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from baselines.base import Component
 from baselines.models.hf import HFModel, HFParams
+from baselines.params import StrictParams
 from baselines.registry import register
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,8 @@ LABEL_ORGANISM = "model organism"
 LABEL_SMOKE = "smoke-test model"
 
 
-class OrganismParams(BaseModel):
+class OrganismParams(StrictParams):
     """Parameters of the organism back-end (the model itself is fixed)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("float32", description="weights dtype")
     device_map: str | None = Field(None, description="accelerate device map (None: one GPU if any, else CPU)")

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from tools.catalog.schema import Strict
 from tools.catalog.store import Catalog, CatalogError, CatalogIssue, atomic_write_text
 from tools.track.arxiv import ArxivClient, ArxivEntry
 from tools.track.intake import find_duplicate
@@ -34,19 +35,17 @@ _STOP = set(
 )
 
 
-class Keyword(BaseModel):
+class Keyword(Strict):
     """A weighted keyword rule: a regular expression over the lower-cased title + abstract."""
 
-    model_config = ConfigDict(extra="forbid")
     pattern: str
     weight: float = 1.0
     label: str | None = Field(None, description="short name shown in the report (default: the pattern)")
 
 
-class TrackConfig(BaseModel):
+class TrackConfig(Strict):
     """The contents of ``catalog/vocab/tracking.yaml``."""
 
-    model_config = ConfigDict(extra="forbid")
     queries: list[str] = Field(min_length=1, description="arXiv API search queries")
     categories: list[str] = Field(default_factory=list, description="keep only these arXiv categories")
     keywords: list[Keyword] = Field(default_factory=list)
