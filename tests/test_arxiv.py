@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import email.utils
-import time
-
 import pytest
 from servers.arxiv_entries import ENTRIES, LATEX_ID, WITHDRAWN_ID, paging_entries
 from servers.arxiv_server import FakeArxivServer
 
 from tools.catalog.latex import clean_text
-from tools.track.arxiv import ArxivClient, ArxivError, parse_arxiv_id, parse_feed, retry_after_seconds
+from tools.track.arxiv import ArxivClient, ArxivError, parse_arxiv_id, parse_feed
 
 
 @pytest.fixture()
@@ -153,13 +150,13 @@ def test_base_url_and_delay_from_the_environment(monkeypatch, server):
     assert client.get(LATEX_ID).arxiv_id == LATEX_ID
 
 
-def test_retry_after_header_forms():
-    now = time.time()
-    assert retry_after_seconds("120") == 120.0
-    assert retry_after_seconds(email.utils.formatdate(now + 30, usegmt=True), now=now) == pytest.approx(
-        30, abs=1
-    )
-    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+def test_retry_waits_are_capped_and_never_shorter_than_the_delay(server):
+    client, sleeps = client_for(server, delay_s=0.5, max_wait_s=5.0)
+    server.push("503", retry_after="86400")  # a server cannot park the tracker for a day
+    server.push("429", retry_after="0")  # never closer than the polite delay
+    server.push("503", retry_after="3")
+    assert client.get(LATEX_ID).arxiv_id == LATEX_ID
+    assert sleeps == [5.0, 0.5, 3.0]
 
 
 @pytest.mark.parametrize(

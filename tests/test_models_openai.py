@@ -15,7 +15,6 @@ from servers.openai_server import FakeOpenAIServer
 
 from baselines.base import BackendError
 from baselines.models import load_model
-from baselines.models.openai import parse_retry_after
 from baselines.types import GenerationConfig, Sample
 
 KEY = "sk-test-SECRET-0123456789"
@@ -101,11 +100,11 @@ def test_retry_after_http_date_is_honoured(server) -> None:
     assert out[0].error is None and second.time - first.time >= 0.9
 
 
-def test_parse_retry_after() -> None:
-    assert parse_retry_after("3") == 3.0 and parse_retry_after("0.5") == 0.5
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    assert 8 < parse_retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
-    assert parse_retry_after(formatdate(time.time() - 100, usegmt=True)) == 0.0
+def test_retry_after_is_capped(server) -> None:
+    server.push("429", retry_after="3600")
+    out = _model(server, max_retry_after_s=0.2).generate([Sample(id="a", text="x")], CFG)
+    first, second = server.chat_requests
+    assert out[0].error is None and 0.15 <= second.time - first.time < 2
 
 
 @pytest.mark.parametrize("fault", ["500", "503", "malformed", "close"])

@@ -2,7 +2,9 @@
 
 ``openai:<model>`` with ``--base-url``. Images go as base64 PNG data URLs; requests run in a bounded thread
 pool; 429 / 5xx / timeouts / connection errors / malformed JSON are retried with exponential backoff and
-jitter, honouring ``Retry-After`` (seconds or an HTTP date). The API key is read from the environment
+jitter, honouring ``Retry-After`` (seconds or an HTTP date), by the shared helper ``baselines.http``; every
+wait is capped (``backoff_max_s``, ``max_retry_after_s``), so one request waits at most ``max_retries`` times
+the larger cap. The API key is read from the environment
 variable named by ``api_key_env`` and never logged, returned by ``info()`` or put into an error message.
 """
 
@@ -11,25 +13,32 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import random
 import socket
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
 
 from baselines.base import BackendError, Model
+from baselines.http import (
+    RETRY_STATUSES,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+    new_session,
+    parse_retry_after,
+)
 from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample, image_png_bytes
 
 log = logging.getLogger(__name__)
-RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+RETRY_STATUS = RETRY_STATUSES | {409, 425}  # and every other 5xx
 
 
 class OpenAIParams(StrictParams):
@@ -42,36 +51,17 @@ class OpenAIParams(StrictParams):
     timeout_s: float = Field(120.0, gt=0, description="read timeout of one request")
     connect_timeout_s: float = Field(5.0, gt=0, description="connect timeout (also of the start-up check)")
     max_retries: int = Field(6, ge=0, description="retries of a request after the first try")
-    backoff_base_s: float = Field(1.0, ge=0, description="first backoff; doubles per retry, with full jitter")
+    backoff_base_s: float = Field(
+        1.0,
+        ge=0,
+        description="first backoff; doubles per retry (capped at backoff_max_s); each wait is drawn "
+        "uniformly from [backoff/2, backoff] (equal jitter)",
+    )
     backoff_max_s: float = Field(60.0, ge=0, description="longest backoff between two tries")
-    max_retry_after_s: float = Field(300.0, ge=0, description="cap on a server's Retry-After")
+    max_retry_after_s: float = Field(300.0, ge=0, description="cap on the wait a server's Retry-After asks")
     max_tokens_field: str = Field("max_tokens", description="max_tokens | max_completion_tokens")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="extra JSON fields of every request")
     check_connection: bool = Field(True, description="fail fast at start-up if the endpoint is unreachable")
-
-
-class _Retryable(Exception):
-    """A failed try that may succeed later; ``wait_s`` is the server's Retry-After, if any."""
-
-    def __init__(self, message: str, wait_s: float | None = None) -> None:
-        super().__init__(message)
-        self.wait_s = wait_s
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent/invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def data_url(image: Any) -> str:
@@ -164,11 +154,9 @@ class OpenAIModel(Model):
             ) from None
 
     def _session(self) -> Any:
-        import requests
-
         s = getattr(self._local, "session", None)
         if s is None:
-            s = self._local.session = requests.Session()
+            s = self._local.session = new_session()
         return s
 
     def info(self) -> dict[str, Any]:
@@ -213,25 +201,31 @@ class OpenAIModel(Model):
                 timeout=(self.params.connect_timeout_s, self.params.timeout_s),
             )
         except requests.Timeout:
-            raise _Retryable(f"timeout after {self.params.timeout_s:g}s") from None
+            raise Retryable(f"timeout after {self.params.timeout_s:g}s") from None
         except requests.ConnectionError as e:
-            raise _Retryable(f"connection error: {type(e).__name__}") from None
+            raise Retryable(f"connection error: {type(e).__name__}") from None
         if r.status_code in RETRY_STATUS or r.status_code >= 500:
-            raise _Retryable(f"HTTP {r.status_code}", parse_retry_after(r.headers.get("Retry-After")))
+            raise Retryable(f"HTTP {r.status_code}", parse_retry_after(r.headers.get("Retry-After")))
         if r.status_code >= 400:
             raise BackendError(f"HTTP {r.status_code} from {url}: {self._redact(r.text[:300])}")
         try:
             data = r.json()
             msg = data["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError):
-            raise _Retryable("malformed JSON in the response") from None
+            raise Retryable("malformed JSON in the response") from None
         return data | {"_message": msg}
 
-    def _wait_s(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.params.max_retry_after_s)
-        cap = min(self.params.backoff_max_s, self.params.backoff_base_s * (2**attempt))
-        return random.uniform(cap / 2, cap)
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The waits between tries: equal-jitter exponential backoff, or the server's capped Retry-After."""
+        p = self.params
+        return RetryPolicy(
+            retries=p.max_retries,
+            backoff_s=p.backoff_base_s,
+            backoff_max_s=p.backoff_max_s,
+            retry_after_max_s=p.max_retry_after_s,
+            jitter=True,
+        )
 
     def _one(self, sample: Sample, config: GenerationConfig) -> Response:
         t0 = time.perf_counter()
@@ -239,41 +233,32 @@ class OpenAIModel(Model):
             body = self._body(sample, config)
         except Exception as e:  # noqa: BLE001 - e.g. an unencodable image
             return Response(sample_id=sample.id, text="", error=f"request: {type(e).__name__}: {e}"[:500])
-        last = ""
-        for attempt in range(self.params.max_retries + 1):
-            try:
-                data = self._try(body)
-            except _Retryable as e:
-                last = str(e)
-                if attempt == self.params.max_retries:
-                    break
-                wait = self._wait_s(attempt, e.wait_s)
-                log.warning(
-                    "%s: %s for sample %s; retry %d/%d in %.2fs",
-                    self.base_url, last, sample.id, attempt + 1, self.params.max_retries, wait,
-                )  # fmt: skip
-                time.sleep(wait)
-                continue
-            except BackendError as e:
-                return Response(
-                    sample_id=sample.id, text="", latency_s=time.perf_counter() - t0, error=str(e)
-                )
-            self._served_model = self._served_model or data.get("model")
-            usage = data.get("usage") or {}
+
+        def log_retry(n: int, failure: Retryable, wait: float) -> None:
+            log.warning(
+                "%s: %s for sample %s; retry %d/%d in %.2fs",
+                self.base_url, failure, sample.id, n + 1, self.params.max_retries, wait,
+            )  # fmt: skip
+
+        try:
+            data, attempts = call_with_retries(lambda: self._try(body), self.retry_policy, on_retry=log_retry)
+        except BackendError as e:
+            return Response(sample_id=sample.id, text="", latency_s=time.perf_counter() - t0, error=str(e))
+        except RetriesExhausted as e:
             return Response(
                 sample_id=sample.id,
-                text=(data["_message"].get("content") or "").strip(),
+                text="",
                 latency_s=time.perf_counter() - t0,
-                n_output_tokens=usage.get("completion_tokens"),
-                meta={"finish_reason": data["choices"][0].get("finish_reason"), "attempts": attempt + 1},
+                error=self._redact(f"{self.base_url}: {e.last} (gave up after {e.attempts} tries)"),
             )
+        self._served_model = self._served_model or data.get("model")
+        usage = data.get("usage") or {}
         return Response(
             sample_id=sample.id,
-            text="",
+            text=(data["_message"].get("content") or "").strip(),
             latency_s=time.perf_counter() - t0,
-            error=self._redact(
-                f"{self.base_url}: {last} (gave up after {self.params.max_retries + 1} tries)"
-            ),
+            n_output_tokens=usage.get("completion_tokens"),
+            meta={"finish_reason": data["choices"][0].get("finish_reason"), "attempts": attempts},
         )
 
     def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:

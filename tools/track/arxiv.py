@@ -3,15 +3,16 @@
 * The base URL comes from ``$MLLM_SAFETY_ARXIV_API`` (default ``http://export.arxiv.org/api/query``), so tests
   point the client at a local server.
 * Calls are spaced by ``delay_s`` seconds (``$MLLM_SAFETY_ARXIV_DELAY``, default 3, as arXiv asks).
-* 429/500/502/503/504 and connection errors are retried; a ``Retry-After`` header (seconds or HTTP date) is
-  honoured, otherwise the wait doubles each time.
+* 408/429/500/502/503/504 and connection errors are retried by the shared helper ``baselines.http``: a
+  ``Retry-After`` header (seconds or HTTP date) is honoured, otherwise the wait starts at
+  ``max(delay_s, 1)`` seconds and doubles; every wait is at least ``delay_s`` and at most ``max_wait_s``
+  (default 300 s), so one call waits at most ``max_retries * max_wait_s`` seconds in all.
 * The feed is parsed with ``xml.etree`` (Python's expat does not expand external entities); titles, abstracts
   and names are cleaned of LaTeX markup and line breaks (``tools.catalog.latex``).
 """
 
 from __future__ import annotations
 
-import email.utils
 import os
 import re
 import time
@@ -21,13 +22,21 @@ from dataclasses import dataclass, field
 
 import requests
 
+from baselines.http import (
+    RETRY_STATUSES,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+    new_session,
+    parse_retry_after,
+)
 from tools.catalog.latex import clean_text
 
 DEFAULT_API = "http://export.arxiv.org/api/query"
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "mllm-safety-atlas/0.1 (literature tracker; https://github.com/mllm-safety-atlas)"
 
 _NEW_ID = r"\d{4}\.\d{4,5}"
@@ -144,20 +153,6 @@ def parse_feed(xml_text: str | bytes) -> Feed:
     )
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 def _error_message(resp: requests.Response) -> str:
     """arXiv's own message from an error feed, else the HTTP status."""
     try:
@@ -186,7 +181,7 @@ class ArxivClient:
         env_delay = os.environ.get("MLLM_SAFETY_ARXIV_DELAY")
         self.delay_s = float(delay_s if delay_s is not None else env_delay if env_delay else 3.0)
         self.max_retries, self.timeout_s, self.max_wait_s = max_retries, timeout_s, max_wait_s
-        self.session = session or requests.Session()
+        self.session = session or new_session(USER_AGENT)
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.sleep = sleep
         self.calls = 0
@@ -199,30 +194,45 @@ class ArxivClient:
                 self.sleep(wait)
         self._last_call = time.monotonic()
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Waits between tries: Retry-After or a doubling backoff, never under ``delay_s`` nor over ``max_wait_s``."""
+        return RetryPolicy(
+            retries=self.max_retries,
+            backoff_s=max(self.delay_s, 1.0),
+            backoff_max_s=self.max_wait_s,
+            retry_after_max_s=self.max_wait_s,
+            min_wait_s=self.delay_s,
+        )
+
+    def _attempt(self, params: dict[str, str | int]) -> bytes:
+        """One paced GET; the body of a good answer, Retryable for a transient failure."""
+        self._pace()
+        self.calls += 1
+        try:
+            resp = self.session.get(self.base_url, params=params, timeout=self.timeout_s)
+        except requests.RequestException as e:
+            raise Retryable(f"cannot reach {self.base_url} ({type(e).__name__})") from None
+        if resp.status_code == 200:
+            return resp.content
+        if resp.status_code not in RETRY_STATUSES:
+            raise ArxivError(_error_message(resp))
+        after = parse_retry_after(resp.headers.get("Retry-After"))
+        raise Retryable(f"arXiv API answered HTTP {resp.status_code}", after)
+
     def _get(self, params: dict[str, str | int]) -> bytes:
         """GET the API with retries; the body of the first good answer."""
-        backoff = max(self.delay_s, 1.0)
-        problem = ""
-        for attempt in range(self.max_retries + 1):
-            self._pace()
-            self.calls += 1
-            try:
-                resp = self.session.get(self.base_url, params=params, timeout=self.timeout_s)
-            except requests.RequestException as e:
-                problem, wait = f"cannot reach {self.base_url} ({type(e).__name__})", backoff
-            else:
-                if resp.status_code == 200:
-                    return resp.content
-                if resp.status_code not in RETRY_STATUSES:
-                    raise ArxivError(_error_message(resp))
-                problem = f"arXiv API answered HTTP {resp.status_code}"
-                after = retry_after_seconds(resp.headers.get("Retry-After"))
-                wait = backoff if after is None else after
-            if attempt < self.max_retries:
-                self.sleep(min(max(wait, self.delay_s), self.max_wait_s))
-                self._last_call = None  # the retry wait already spaced the calls
-                backoff *= 2
-        raise ArxivError(f"{problem}; gave up after {self.max_retries + 1} attempts (try again later)")
+
+        def spaced(_n: int, _failure: Retryable, _wait: float) -> None:
+            self._last_call = None  # the retry wait (at least delay_s) already spaces the calls
+
+        try:
+            body, _ = call_with_retries(
+                lambda: self._attempt(params), self.retry_policy, sleep=self.sleep, on_retry=spaced
+            )
+        except RetriesExhausted as e:
+            raise ArxivError(f"{e.last}; gave up after {e.attempts} attempts (try again later)") from None
+        return body
 
     def query(
         self,

@@ -4,6 +4,10 @@ A link is *dead* when it answers 404/410 (or another 4xx other than 429), keeps 
 failing to connect or timing out after the retries. A 301/308 answer is a *permanent redirect*: the link
 works, but the file should name the new address. Temporary redirects (302/303/307) are followed silently.
 Each problem names the file, the line and the field (``links.code``, ``terms[3].url``).
+
+Retries go through the shared helper ``baselines.http``: the wait doubles from ``backoff_s``, a
+``Retry-After`` header is honoured, and every wait is capped at ``max_wait_s`` (default 60 s), so one URL
+waits at most ``retries * max_wait_s`` seconds in all.
 """
 
 from __future__ import annotations
@@ -17,13 +21,22 @@ from urllib.parse import urljoin
 
 import requests
 
-from tools.catalog.store import Catalog, CatalogIssue
-from tools.track.arxiv import USER_AGENT, retry_after_seconds
+from baselines.http import (
+    RETRY_STATUSES,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    call_with_retries,
+    new_session,
+    parse_retry_after,
+)
+from tools.catalog.model import Catalog, CatalogIssue
+from tools.track.arxiv import USER_AGENT
 
 HEAD_REFUSED = frozenset({403, 405, 501})
 PERMANENT = frozenset({301, 308})
 TEMPORARY = frozenset({302, 303, 307})
-RETRY = frozenset({429, 500, 502, 503, 504})
+RETRY = RETRY_STATUSES
 
 
 @dataclass(frozen=True)
@@ -75,15 +88,15 @@ class LinkChecker:
         retries: int = 2,
         backoff_s: float = 1.0,
         max_redirects: int = 5,
+        max_wait_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self.max_redirects, self.sleep = max_redirects, sleep
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.policy = RetryPolicy(
+            retries=retries, backoff_s=backoff_s, backoff_max_s=max_wait_s, retry_after_max_s=max_wait_s
+        )
+        self.session = new_session(USER_AGENT, pool_size=32)
 
     def _request(self, method: str, url: str) -> requests.Response:
         resp = self.session.request(method, url, timeout=self.timeout_s, allow_redirects=False, stream=True)
@@ -113,26 +126,27 @@ class LinkChecker:
             return status
         return LinkStatus(url, False, None, f"more than {self.max_redirects} redirects", first_permanent)
 
+    def _attempt(self, url: str) -> LinkStatus:
+        """One attempt; Retryable (carrying the status) for timeouts, connection errors, 429 and 5xx."""
+        try:
+            status = self._once(url)
+        except requests.Timeout:
+            status = LinkStatus(url, False, None, f"timed out after {self.timeout_s:g} s")
+        except requests.RequestException as e:
+            status = LinkStatus(url, False, None, f"cannot connect ({type(e).__name__})")
+        else:
+            if status.status not in RETRY:
+                return status
+            raise Retryable(status.error or "", parse_retry_after(status.retry_after), status)
+        raise Retryable(status.error or "", None, status)
+
     def check(self, url: str) -> LinkStatus:
         """Check one URL, retrying timeouts, connection errors, 429 and 5xx answers."""
-        status = LinkStatus(url, False)
-        for attempt in range(self.retries + 1):
-            wait = self.backoff_s * (2**attempt)
-            try:
-                status = self._once(url)
-            except requests.Timeout:
-                status = LinkStatus(url, False, None, f"timed out after {self.timeout_s:g} s")
-            except requests.RequestException as e:
-                status = LinkStatus(url, False, None, f"cannot connect ({type(e).__name__})")
-            else:
-                if status.status not in RETRY:
-                    status.attempts = attempt + 1
-                    return status
-                after = retry_after_seconds(status.retry_after)
-                wait = wait if after is None else after
-            status.attempts = attempt + 1
-            if attempt < self.retries:
-                self.sleep(min(wait, 60.0))
+        try:
+            status, attempts = call_with_retries(lambda: self._attempt(url), self.policy, sleep=self.sleep)
+        except RetriesExhausted as e:
+            status, attempts = e.last.payload, e.attempts
+        status.attempts = attempts
         return status
 
     def check_all(self, urls: Iterable[str], concurrency: int = 8) -> dict[str, LinkStatus]:
