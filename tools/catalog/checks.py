@@ -111,6 +111,32 @@ def _term_values(obj: Any, parts: list[str], loc: tuple) -> Iterator[tuple[tuple
     yield from _term_values(getattr(obj, parts[0], None), parts[1:], (*loc, parts[0]))
 
 
+def provenance_issues(path: Path, paper: Paper, doc: YamlDoc) -> list[CatalogIssue]:
+    """Every author list comes from a named source, or the paper says explicitly that they are unknown."""
+    issues = []
+    if not paper.authors and paper.authors_status != "unknown":
+        issues.append(
+            CatalogIssue(
+                path,
+                doc.line_of(("authors",)) or doc.line_of(("title",)),
+                "the paper lists no authors",
+                "add them with their source in field_sources.authors, or write 'authors_status: unknown' "
+                "when no source gives them",
+            )
+        )
+    if paper.authors and not paper.field_sources.authors:
+        issues.append(
+            CatalogIssue(
+                path,
+                doc.line_of(("authors",)),
+                "the authors have no source",
+                "name it in field_sources.authors, e.g. 'paper', 'arxiv-api' or 'list:<owner>/<repo>' "
+                "(docs/schema.md lists the kinds)",
+            )
+        )
+    return issues
+
+
 class _Checker:
     """State of one scan: vocabularies, registry names and the values the cross-file rules need."""
 
@@ -204,6 +230,8 @@ class _Checker:
                 )
             else:
                 seen[value] = path
+        for issue in provenance_issues(path, paper, doc):
+            self.add(issue)
         for fld, vocab_name in VOCAB_FIELDS.items():
             for loc, value in _term_values(paper, self.field_paths[fld], ()):
                 self.term_rule(path, doc, fld, vocab_name, loc, value)

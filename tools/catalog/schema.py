@@ -35,7 +35,21 @@ VOCAB_FIELDS: dict[str, str] = {
     "models": "models",
     "reported_results.model": "models",
     "reported_results.dataset": "datasets",
+    "implemented_in": "toolkits",
+    "evaluated_on": "datasets",
 }
+
+# Kinds of source a field's value may come from (``field_sources``); docs/schema.md explains each.
+SOURCE_KINDS = (
+    "arxiv-api",  # the arXiv API itself (e.g. `mllm-safety catalog add`)
+    "arxiv-api-mirror",  # a public repository file holding arXiv API records: <owner>/<repo>/<path>[@commit]
+    "arxiv-digest",  # a public daily arXiv digest file: <owner>/<repo>/<path>[@commit]
+    "list",  # a curated list's own text: <owner>/<repo>
+    "bibtex",  # BibTeX shipped by a curated list: <owner>/<repo>
+    "paper",  # the paper itself (PDF, proceedings page)
+    "manual",  # typed by a contributor; say from where in `notes`
+)
+SOURCE_RE = r"^(" + "|".join(SOURCE_KINDS) + r")(:\S+)?$"
 
 Category = Literal["evaluation", "attack", "defense", "survey", "other"]
 Term = Annotated[str, Field(pattern=TERM_RE, description="a term id from a catalog/vocab file")]
@@ -80,6 +94,28 @@ class Links(Strict):
     huggingface: str | None = Field(None, description="Hugging Face model, dataset or paper page")
 
     _urls = field_validator("paper", "code", "project", "dataset", "huggingface")(check_url)
+
+
+Source = Annotated[
+    str,
+    Field(
+        pattern=SOURCE_RE,
+        description="<kind>[:<where>], kind one of " + ", ".join(SOURCE_KINDS)
+        + "; e.g. arxiv-api-mirror:wonderNefelibata/Awesome-LRM-Safety/articles/article.json@93f0584",
+    ),
+]
+
+
+class FieldSources(Strict):
+    """Where each metadata field of a paper was read from (one source per field)."""
+
+    title: Source | None = Field(None, description="source of the (current) title")
+    authors: Source | None = Field(None, description="source of the author list")
+    affiliations: Source | None = Field(None, description="source of the affiliations")
+    abstract: Source | None = Field(None, description="source of the verbatim abstract")
+    date: Source | None = Field(None, description="source of the first-version date")
+    venue: Source | None = Field(None, description="source that states the venue")
+    arxiv_class: Source | None = Field(None, description="source of the primary arXiv category")
 
 
 class AttackFacets(Strict):
@@ -129,15 +165,35 @@ class Paper(Strict):
         pattern=ID_RE, description="<year>-<first author surname>-<short name>, equals the file stem"
     )
     title: str = Field(min_length=3)
-    authors: list[str] = Field(default_factory=list)
+    authors: list[str] = Field(
+        default_factory=list, description="in order; empty only with authors_status: unknown"
+    )
+    authors_status: Literal["complete", "partial", "unknown"] = Field(
+        "complete",
+        description="complete (default); partial: the source gives only some authors ('et al.'); "
+        "unknown: no source gives them (authors must then be empty)",
+    )
     affiliations: list[str] = Field(default_factory=list)
     date: str = Field(description="first public version, YYYY-MM or YYYY-MM-DD")
-    venue: str | None = Field(None, description="publication venue, e.g. 'ECCV 2024'; null for preprints")
+    venue: str | None = Field(
+        None, description="publication venue as a source states it, e.g. 'ECCV 2024'; null = unknown"
+    )
     arxiv: str | None = Field(None, pattern=ARXIV_RE, description="arXiv id without version, e.g. 2311.05608")
     arxiv_class: str | None = Field(
         None, pattern=r"^[a-z\-]+(\.[A-Za-z\-]+)?$", description="primary arXiv category, e.g. cs.CV"
     )
-    abstract: str | None = None
+    abstract: str | None = Field(
+        None, description="the abstract verbatim (never paraphrased); needs field_sources.abstract"
+    )
+    field_sources: FieldSources = Field(
+        default_factory=FieldSources, description="which source gave title, authors, abstract, date, venue"
+    )
+    verified: bool | None = Field(
+        None,
+        description="id<->title independently checked (true) or not (false) for an imported candidate; "
+        "null when the question does not arise",
+    )
+    verified_by: list[str] = Field(default_factory=list, description="how the id<->title check was made")
     links: Links = Field(default_factory=Links)
     category: Category
     also: list[Category] = Field(default_factory=list, description="secondary categories")
@@ -154,10 +210,18 @@ class Paper(Strict):
         description="registry names of the project's implementations (attack/defense/judge)",
     )
     reported_results: list[ReportedResult] = Field(default_factory=list)
+    evaluated_on: list[Term] = Field(
+        default_factory=list, description="dataset ids (catalog/vocab/datasets.yaml) the paper reports on"
+    )
+    implemented_in: list[Term] = Field(
+        default_factory=list, description="toolkits (catalog/vocab/toolkits.yaml) that implement the method"
+    )
     sources: list[str] = Field(default_factory=list, description="curated lists the paper was found in")
     notes: str | None = None
     suggested: bool = Field(
-        False, description="facets were suggested by a tool and await a contributor's check"
+        False,
+        description="true: category and facets were suggested by a tool and await a contributor's review; "
+        "false (the default): a person has reviewed them",
     )
 
     _date = field_validator("date")(check_date)
@@ -175,6 +239,17 @@ class Paper(Strict):
             )
         if self.category in self.also:
             raise ValueError(f"'also' repeats the main category {self.category!r}")
+        if self.authors_status == "unknown" and self.authors:
+            raise ValueError(
+                "authors_status is 'unknown' but authors are listed; remove authors_status "
+                "(or set it to 'partial' if the list is incomplete)"
+            )
+        if self.abstract and not self.field_sources.abstract:
+            raise ValueError(
+                "abstract has no source; add field_sources: {abstract: <kind>:<where>} (see docs/schema.md)"
+            )
+        if self.verified_by and self.verified is not True:
+            raise ValueError("verified_by is given but verified is not true; set verified: true or drop it")
         return self
 
 

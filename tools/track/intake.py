@@ -155,4 +155,8 @@ def entry_to_paper(
         **sugg.paper_fields(),
         "notes": notes,
     }
+    given = {"title": True, "authors": entry.authors, "abstract": entry.abstract, "date": True}
+    data["field_sources"] = {k: "arxiv-api" for k, v in (given | {"venue": data["venue"]}).items() if v}
+    if not entry.authors:
+        data["authors_status"] = "unknown"
     return Paper.model_validate(data), sugg
