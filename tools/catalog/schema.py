@@ -100,7 +100,8 @@ Source = Annotated[
     str,
     Field(
         pattern=SOURCE_RE,
-        description="<kind>[:<where>], kind one of " + ", ".join(SOURCE_KINDS)
+        description="<kind>[:<where>], kind one of "
+        + ", ".join(SOURCE_KINDS)
         + "; e.g. arxiv-api-mirror:wonderNefelibata/Awesome-LRM-Safety/articles/article.json@93f0584",
     ),
 ]
