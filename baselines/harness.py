@@ -1,9 +1,9 @@
 """The harness: dataset -> attack -> defense(model) -> judges -> records -> metrics -> Result dict.
 
 Batched end to end: each condition's pending samples go through ``attack.apply``, the (wrapped) model's
-``generate`` and every judge in chunks of 1, 2, then up to ``BATCHES_PER_CALL`` batches of ``config.batch_size``
-(the back-end splits a chunk into batches, sorted by length and prepared one ahead); after each chunk the records are
-appended to ``runs/<run id>/samples.jsonl`` (flushed + fsynced). Rerunning the same config finds the same run directory
+``generate`` and every judge (:mod:`baselines.pipeline`) in chunks of 1, 2, then up to ``BATCHES_PER_CALL``
+batches of ``config.batch_size`` (the back-end splits a chunk into batches, sorted by length and prepared one
+ahead); after each chunk the records are appended to ``runs/<run id>/samples.jsonl`` (flushed + fsynced). Rerunning the same config finds the same run directory
 and skips the (condition, sample id) pairs already recorded, so a killed run resumes without redoing or
 losing a sample. ``--shard i/n`` keeps the samples whose sha256(id) mod n == i; ``merge_runs`` combines shards.
 """
@@ -11,6 +11,7 @@ losing a sample. ``--shard i/n`` keeps the samples whose sha256(id) mod n == i; 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,11 +22,21 @@ from typing import Any
 
 from baselines import registry
 from baselines.base import Attack, Defense, Judge, LoadedDataset, Model
+from baselines.pipeline import (  # noqa: F401 - judge_batch, chunks, ... are the harness's public names too
+    BATCHES_PER_CALL,
+    ConditionRunner,
+    ConditionStats,
+    attack_batch,
+    chunks,
+    judge_batch,
+    make_record,
+    prefetch_safe,
+)
 from baselines.runchecks import require_white_box
 from baselines.runconfig import Condition, RunConfig
 from baselines.runresult import build_result, json_safe
 from baselines.runstore import RunStore, RunStoreError, record_key
-from baselines.types import Response, Sample, Verdict
+from baselines.types import Sample
 
 
 @dataclass
@@ -49,6 +60,9 @@ class RunOutcome:
     n_resumed: int
     stats: dict[str, float]
     first_errors: dict[str, str] = field(default_factory=dict)  # judge -> first error seen (for the summary)
+    conditions: dict[str, ConditionStats] = field(
+        default_factory=dict
+    )  # this invocation's time per condition
 
 
 def shard_of(sample_id: str, n: int) -> int:
@@ -83,103 +97,9 @@ def load_components(config: RunConfig) -> Components:
     return comps
 
 
-def judge_batch(
-    judges: dict[str, Judge], samples: list[Sample], responses: list[Response]
-) -> dict[str, list]:
-    """Every judge's verdicts for a batch. A judge that raises gives unjudged verdicts carrying the error;
-    failed generations are unjudged by every judge (never judged as an empty answer)."""
-    ok = [i for i, r in enumerate(responses) if r.error is None]
-    out: dict[str, list[Verdict]] = {}
-    for name, judge in judges.items():
-        verdicts: list[Verdict] = [
-            Verdict(judge=name, success=None, error=f"generation failed: {r.error}") for r in responses
-        ]
-        if ok:
-            try:
-                got = judge.judge([samples[i] for i in ok], [responses[i] for i in ok])
-                if len(got) != len(ok):
-                    raise RuntimeError(f"returned {len(got)} verdicts for {len(ok)} samples")
-            except Exception as e:  # noqa: BLE001 - a judge error is recorded, never a fallback
-                got = [Verdict(judge=name, success=None, error=f"{type(e).__name__}: {e}") for _ in ok]
-            for i, v in zip(ok, got, strict=True):
-                verdicts[i] = v
-        out[name] = verdicts
-    return out
-
-
-def make_record(
-    condition: str,
-    sample: Sample,
-    image_hashes: list[str],
-    response: Response,
-    verdicts: dict[str, Verdict],
-    timings: dict[str, float],
-) -> dict[str, Any]:
-    """One line of samples.jsonl."""
-    return {
-        "condition": condition,
-        "id": sample.id,
-        "label": sample.label,
-        "category": sample.category,
-        "prompt": sample.text,
-        "system": sample.system,
-        "images": image_hashes,
-        "meta": json_safe(dict(sample.meta)),
-        "response": response.text,
-        "response_meta": json_safe(dict(response.meta)),  # defense decisions (JailGuard, ECSO, guards, ...)
-        "error": response.error,
-        "n_output_tokens": response.n_output_tokens,
-        "verdicts": {
-            name: {
-                "success": v.success,
-                "refused": v.refused,
-                "score": v.score,
-                "reason": v.reason,
-                "error": v.error,
-            }
-            for name, v in verdicts.items()
-        },
-        "timings": timings,
-    }
-
-
 def condition_model(cond: Condition, comps: Components) -> Model:
     """The model queried in a condition: the plain model or the defense wrapped around it."""
     return comps.defenses[cond.defense].wrap(comps.model) if cond.defense else comps.model
-
-
-def prefetch_safe(attack: Attack | None) -> bool:
-    """Whether ``attack.apply`` may run in the background while the model generates: not for attacks that
-    use the model (white-box attacks, or any attack class that sets ``queries_model = True``)."""
-    if attack is None:
-        return True
-    return not (attack.needs_white_box or attack.queries_model)
-
-
-def prepare(
-    attack: Attack | None, batch: list[Sample], model: Model
-) -> tuple[list[Sample], list[list[str]], float]:
-    """Attack a batch and hash its images: (attacked samples, image sha256s, seconds spent)."""
-    t0 = time.perf_counter()
-    attacked = attack.apply(batch, model) if attack else list(batch)
-    if len(attacked) != len(batch) or any(a.id != b.id for a, b in zip(attacked, batch, strict=False)):
-        raise RuntimeError(f"attack {attack.name!r} must return one sample per input with the same id")
-    return attacked, [s.image_hashes() for s in attacked], time.perf_counter() - t0
-
-
-#: Batches of ``config.batch_size`` per ``generate`` call (and per append to samples.jsonl).
-BATCHES_PER_CALL = 4
-
-
-def chunks(todo: list, batch_size: int, most: int) -> list[list]:
-    """``todo`` in chunks of 1, 2, 4, ... up to ``most`` batches: the first answer comes after one batch, while
-    the next, larger chunk is attacked in the background."""
-    out, i, k = [], 0, 1
-    while i < len(todo):
-        out.append(todo[i : i + batch_size * k])
-        i += batch_size * k
-        k = min(2 * k, most)
-    return out
 
 
 def execute(
@@ -195,92 +115,78 @@ def execute(
 ) -> RunOutcome:
     """Run every condition over the selected samples, appending records; return the Result dict.
 
-    Pipelined: while the model answers chunk k, a worker thread attacks and hashes chunk k+1 (for attacks
-    that do not use the model) and writes the records of chunk k-1; the worker is drained before returning
-    or raising, so every answered chunk is on disk. Chunks grow from one batch of ``config.batch_size`` to
-    ``batches_per_call`` (default ``BATCHES_PER_CALL``) batches: one ``generate`` call over several batches lets
-    the back-end sort them by length and prepare the next while the model runs. ``after_batch(k)`` is called
-    after the k-th chunk has been judged (tests inject interruptions there).
+    Steps: select the samples, open (or resume) the run directory, run each condition's pending samples through
+    a :class:`~baselines.pipeline.ConditionRunner`, then compute the Result from the records on disk. The
+    background worker is drained before returning or raising, so every answered chunk is on disk. Chunks grow
+    from one batch of ``config.batch_size`` to ``batches_per_call`` (default ``BATCHES_PER_CALL``) batches.
+    ``after_batch(k)`` is called after the k-th chunk has been judged (tests inject interruptions there).
     """
-    from tqdm import tqdm
-
     t_start = time.perf_counter()
-    run_dir = Path(runs_dir) / config.run_id()
-    store = RunStore(run_dir)
+    store = RunStore(Path(runs_dir) / config.run_id())
     if fresh:
         store.reset()
     samples = select_samples(comps.dataset.samples, config)
     for sk in comps.dataset.skipped:
         log(f"skipped {sk.get('id', '?')}: {sk.get('path', '?')}: {sk.get('error', '')}")
-    require_white_box(
-        config, comps.model, comps.attacks
-    )  # before any condition runs (and before run.json is written)
+    require_white_box(config, comps.model, comps.attacks)  # before any condition runs and before run.json
     meta = run_meta(config, comps, n_selected=len(samples))
     check_resumable(store, meta)
     store.write_meta(meta)
     done = {record_key(r) for r in store.load()}
-    n_resumed = len(done)
-    if n_resumed:
-        log(f"resuming {config.run_id()}: {n_resumed} records already in {store.samples_path}")
-    gen = config.generation_config()
-    stats = {"attack_s": 0.0, "generate_s": 0.0, "judge_s": 0.0}
-    n_new, n_batches = 0, 0
-    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness")
-    writes: list[Future] = []
+    if done:
+        log(f"resuming {config.run_id()}: {len(done)} records already in {store.samples_path}")
+    plan = [(c, [s for s in samples if (c.name, s.id) not in done]) for c in config.conditions]
+    plan = [(c, todo) for c, todo in plan if todo]
     # defenses wrap the model before any condition runs: one missing a local model fails before any work
-    pending_conds = [c for c in config.conditions if any((c.name, s.id) not in done for s in samples)]
-    models = {c.name: condition_model(c, comps) for c in pending_conds}
-    try:
-        for cond in pending_conds:
-            todo = [s for s in samples if (cond.name, s.id) not in done]
-            model = models[cond.name]
-            attack = comps.attacks[cond.attack] if cond.attack else None
-            batches = chunks(todo, config.batch_size, batches_per_call or BATCHES_PER_CALL)
-            if attack:  # universal attacks optimise here, over all selected samples (same result on resume)
-                attack.prepare(samples, comps.model)
-            ahead = prefetch_safe(attack)
-            pending = worker.submit(prepare, attack, batches[0], comps.model) if ahead else None
-            bar = tqdm(total=len(todo), desc=cond.name, unit="sample", file=sys.stderr, disable=not progress)
-            for b, batch in enumerate(batches):
-                attacked, hashes, t_attack = (
-                    pending.result() if ahead else prepare(attack, batch, comps.model)
-                )
-                if ahead and b + 1 < len(batches):
-                    pending = worker.submit(prepare, attack, batches[b + 1], comps.model)
-                t1 = time.perf_counter()
-                responses = model.generate(attacked, gen)
-                t2 = time.perf_counter()
-                verdicts = judge_batch(comps.judges, attacked, responses)
-                t3 = time.perf_counter()
-                k = len(batch)
-                timings = {"attack_s": t_attack / k, "generate_s": (t2 - t1) / k, "judge_s": (t3 - t2) / k}
-                recs = [
-                    make_record(cond.name, s, hashes[i], r, {j: vs[i] for j, vs in verdicts.items()}, timings)
-                    for i, (s, r) in enumerate(zip(attacked, responses, strict=True))
-                ]
-                writes.append(worker.submit(store.append, recs))
-                stats["attack_s"] += t_attack
-                stats["generate_s"] += t2 - t1
-                stats["judge_s"] += t3 - t2
-                n_new += k
-                n_batches += 1
-                bar.update(k)
-                if after_batch:
-                    after_batch(n_batches)
-            bar.close()
-    finally:
-        worker.shutdown(wait=True)  # every answered batch reaches the disk, even on Ctrl-C or an error
+    models = {c.name: condition_model(c, comps) for c, _ in plan}
+    counter = itertools.count(1)
+    after_chunk = (lambda: after_batch(next(counter))) if after_batch else None
+    per_condition: dict[str, ConditionStats] = {}
+    writes: list[Future] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness") as worker:
+        # leaving the block drains the worker: every answered chunk reaches the disk, even on Ctrl-C or an error
+        for cond, todo in plan:
+            runner = ConditionRunner(
+                cond=cond,
+                model=models[cond.name],
+                target=comps.model,
+                attack=comps.attacks[cond.attack] if cond.attack else None,
+                judges=comps.judges,
+                gen=config.generation_config(),
+                write=store.append,
+                worker=worker,
+                writes=writes,
+            )
+            per_condition[cond.name] = runner.stats
+            runner.run(
+                todo,
+                samples,
+                batch_size=config.batch_size,
+                batches_per_call=batches_per_call or BATCHES_PER_CALL,
+                progress=progress,
+                after_chunk=after_chunk,
+            )
     for w in writes:
         w.result()  # surface a failed write
-    records = [r for r in store.load() if r["id"] in {s.id for s in samples}]
+    selected_ids = {s.id for s in samples}
+    records = [r for r in store.load() if r["id"] in selected_ids]
     result = build_result(store.read_meta(), records, store.sha256())
+    stats = {
+        k: sum(getattr(s, k) for s in per_condition.values()) for k in ("attack_s", "generate_s", "judge_s")
+    }
     stats["total_s"] = time.perf_counter() - t_start
+    n_new = sum(s.n for s in per_condition.values())
+    return RunOutcome(result, store.dir, n_new, len(done), stats, first_errors(records), per_condition)
+
+
+def first_errors(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Per judge, the first error among the records' verdicts (for the run summary)."""
     errors: dict[str, str] = {}
     for r in records:
         for j, v in r["verdicts"].items():
             if v.get("error") and j not in errors:
                 errors[j] = v["error"]
-    return RunOutcome(result, run_dir, n_new, n_resumed, stats, errors)
+    return errors
 
 
 IDENTITY_KEYS = ("revision", "weights_sha256")

@@ -1,28 +1,25 @@
 """RunConfig: everything that defines a run, validated, with every component's Params resolved.
 
-Built from CLI arguments by :func:`build_run_config` (or re-validated from a result's recorded ``config``
-by ``RunConfig.model_validate``). Its hash names the run directory, so the same command resumes the same
-run. Only light imports here (the registry imports component modules, which keep torch inside functions).
+Built from a person's choices by :func:`baselines.runrequest.RunRequest.config` (``build_run_config`` here
+is its keyword form), or re-validated from a result's recorded ``config`` by ``RunConfig.model_validate``,
+which first migrates configs recorded by older versions (:func:`migrate_config`). Its hash names the run
+directory, so the same command resumes the same run. Only light imports here (the registry imports
+component modules, which keep torch inside functions).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from baselines import registry
-from baselines.base import build_params
 from baselines.params import StrictParams
 from baselines.registry import UnknownComponentError
-
-DEFAULT_MODEL = "organism"
-DEFAULT_DATASET = "bundled"
-DEFAULT_JUDGES = ("refusal",)
-DEFAULT_EVAL_ATTACK = "figstep"  # for a defense whose Params have no `attack` field
 
 
 class RunConfigError(ValueError):
@@ -39,10 +36,10 @@ class ComponentSpec(StrictParams):
 class GenerationSettings(StrictParams):
     """Decoding settings recorded with the run (mirrors baselines.types.GenerationConfig)."""
 
-    max_new_tokens: int = Field(128, gt=0)
-    temperature: float = Field(0.0, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    seed: int = 0
+    max_new_tokens: int = Field(128, gt=0, description="most tokens generated per answer")
+    temperature: float = Field(0.0, ge=0, description="sampling temperature (0 = greedy)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass")
+    seed: int = Field(0, description="generation and bootstrap seed")
 
 
 class Condition(StrictParams):
@@ -62,18 +59,23 @@ class RunConfig(StrictParams):
         None, description="the baseline attack, or a defense's evaluation attack"
     )
     defense: ComponentSpec | None = None
-    model: str = DEFAULT_MODEL
+    model: str = Field("organism", description="organism | hf:<id or path>[@rev] | openai:<model>")
     model_params: dict[str, Any] = Field(default_factory=dict)
     base_url: str | None = None
     dataset: ComponentSpec
     judges: list[ComponentSpec]
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
-    batch_size: int = Field(8, gt=0)
-    limit: int | None = Field(None, gt=0)
+    batch_size: int = Field(8, gt=0, description="samples per model.generate call")
+    limit: int | None = Field(None, gt=0, description="only the first N samples")
     shard: tuple[int, int] | None = Field(
         None, description="(i, n): this run holds partition i of n (0-based)"
     )
     conditions: list[Condition]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate(cls, data: Any) -> Any:
+        return migrate_config(data)
 
     def hash(self, *, without_shard: bool = False) -> str:
         """SHA-256 of the canonical JSON of what determines the results (batch sizes excluded)."""
@@ -101,167 +103,41 @@ class RunConfig(StrictParams):
         return GenerationConfig(**self.generation.model_dump())
 
 
-def parse_value(text: str) -> Any:
-    """A --set value: JSON when it parses (numbers, true/false, null, lists), else the plain string."""
+def default_attack(defense: str) -> str | None:
+    """The attack a registered defense's paper evaluates it against (its ``default_attack`` class attribute)."""
+    return getattr(registry.get("defense", defense), "default_attack", None)
+
+
+def migrate_config(data: Any) -> Any:
+    """A recorded config in today's shape (a copy; ``data`` untouched when nothing changes).
+
+    Before the evaluation attack moved into the run config (``RunConfig.attack``, ``--attack``), every defense's
+    Params had an ``attack`` field, and AdaShield-A's ``train_attack: null`` meant "that field". The field is
+    dropped, and a null ``train_attack`` is set to the attack it meant, unless the defense's default now means
+    the same; so an old result reruns exactly as it ran (its config hash, hence run id, changes)."""
+    defense = data.get("defense") if isinstance(data, dict) else None
+    params = defense.get("params") if isinstance(defense, dict) else None
+    if not isinstance(params, dict) or "attack" not in params:
+        return data
     try:
-        return json.loads(text)
-    except ValueError:
-        return text
+        cls = registry.get("defense", str(defense.get("name")))
+    except UnknownComponentError:
+        return data  # reported when the run loads its components
+    if "attack" in cls.Params.model_fields:
+        return data
+    data = copy.deepcopy(data)
+    params = data["defense"]["params"]
+    old = params.pop("attack")
+    own_run = data.get("baseline_kind") == "defense"
+    if "train_attack" in params and params["train_attack"] is None:
+        if own_run or old != getattr(cls, "default_attack", None):
+            params["train_attack"] = old
+    return data
 
 
-def parse_sets(sets: list[str] | None) -> dict[str, dict[str, Any]]:
-    """Group ``key=value`` overrides by target: '' (the baseline), model, dataset, defense, attack, judge.<name>."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in sets or []:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise RunConfigError(
-                f"bad --set {item!r}: expected key=value (e.g. --set variant=figstep_pro, "
-                "--set model.dtype=float32, --set judge.refusal.list=vlguard)"
-            )
-        target, field = "", key
-        if key.startswith("judge."):
-            parts = key.split(".", 2)
-            if len(parts) != 3 or not parts[2]:
-                raise RunConfigError(f"bad --set {item!r}: judge overrides are judge.<name>.<field>=value")
-            target, field = f"judge.{parts[1]}", parts[2]
-        elif "." in key and key.split(".", 1)[0] in ("model", "dataset", "defense", "attack"):
-            target, field = key.split(".", 1)
-        out.setdefault(target, {})[field] = parse_value(value)
-    return out
+def build_run_config(baseline: str, **choices: Any) -> RunConfig:
+    """The RunConfig of ``baseline`` with the CLI-level ``choices`` (see :class:`baselines.runrequest.RunRequest`
+    for their names and defaults); unknown names and bad --set raise clear errors."""
+    from baselines.runrequest import RunRequest
 
-
-def resolve_spec(kind: str, name: str, values: dict[str, Any]) -> ComponentSpec:
-    """Validate ``values`` against the Params of the registered ``kind`` ``name`` (defaults filled in)."""
-    cls = registry.get(kind, name)
-    params = build_params(cls.Params, values, f"{kind} {name!r}")
-    return ComponentSpec(name=name, params=params.model_dump(mode="json"))
-
-
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """'i/n' -> (i, n) with 0 <= i < n."""
-    if not text:
-        return None
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
-        raise RunConfigError(f"bad --shard {text!r}: expected i/n with 0 <= i < n (e.g. 0/4 ... 3/4)")
-    return int(m.group(1)), int(m.group(2))
-
-
-def defense_with_eval_attack(
-    defense: str, attack: str | None, values: dict[str, Any]
-) -> tuple[ComponentSpec, str]:
-    """The defense's spec and its evaluation attack: ``--attack`` when given, else the defense's own Params
-    field ``attack`` (e.g. ``visual_adv`` for cider; ``--set attack=...`` sets it), else ``figstep``.
-
-    An explicit ``--attack`` is also written into the defense's ``attack`` field, so the recorded config says
-    what ran; ``--attack X`` together with ``--set attack=Y`` (Y != X) is an error."""
-    values = dict(values)
-    fields = registry.get("defense", defense).Params.model_fields
-    if attack and "attack" in fields:
-        if values.get("attack", attack) != attack:
-            raise RunConfigError(
-                f"--attack {attack} and --set attack={values['attack']} disagree; give only one of them"
-            )
-        values["attack"] = attack
-    spec = resolve_spec("defense", defense, values)
-    chosen = attack or spec.params.get("attack") or DEFAULT_EVAL_ATTACK
-    if chosen not in registry.names("attack"):
-        raise UnknownComponentError(
-            f"defense {defense!r}: unknown evaluation attack {chosen!r}. "
-            f"Valid attacks: {', '.join(registry.names('attack'))}"
-        )
-    return spec, str(chosen)
-
-
-def baseline_kind(name: str) -> str:
-    """'attack' or 'defense' for a registered baseline; an unknown name lists both kinds' names."""
-    for kind in ("attack", "defense"):
-        if name in registry.names(kind):
-            return kind
-    raise UnknownComponentError(
-        f"unknown baseline {name!r}. Valid attacks: {', '.join(registry.names('attack')) or '(none)'}; "
-        f"valid defenses: {', '.join(registry.names('defense')) or '(none)'}"
-    )
-
-
-def build_run_config(
-    baseline: str,
-    *,
-    model: str = DEFAULT_MODEL,
-    base_url: str | None = None,
-    dataset: str = DEFAULT_DATASET,
-    defense: str | None = None,
-    attack: str | None = None,
-    judges: list[str] | None = None,
-    limit: int | None = None,
-    batch_size: int = 8,
-    shard: str | None = None,
-    sets: list[str] | None = None,
-    max_new_tokens: int = 128,
-    seed: int = 0,
-    temperature: float = 0.0,
-) -> RunConfig:
-    """Validate CLI-level choices into a RunConfig (unknown names and bad --set raise clear errors)."""
-    kind = baseline_kind(baseline)
-    overrides = parse_sets(sets)
-    ds_name, _, ds_path = dataset.partition(":")
-    ds_values = dict(overrides.pop("dataset", {}))
-    if ds_path:
-        ds_values.setdefault("path", ds_path)
-    judge_names = list(judges or DEFAULT_JUDGES)
-    if len(set(judge_names)) != len(judge_names):
-        raise RunConfigError(f"--judge lists a judge twice: {', '.join(judge_names)}")
-    judge_specs = [resolve_spec("judge", j, overrides.pop(f"judge.{j}", {})) for j in judge_names]
-    from baselines.models import parse_spec
-
-    backend, model_values = parse_spec(model)
-    if base_url is not None:
-        if backend != "openai":
-            raise RunConfigError(f"--base-url applies only to openai:<model> back-ends, not {model!r}")
-        model_values["base_url"] = base_url
-    model_values.update(overrides.pop("model", {}))
-    model_cls = registry.get("model", backend)
-    if "batch_size" in model_cls.Params.model_fields:  # the back-end's own batching follows --batch-size
-        model_values.setdefault("batch_size", batch_size)
-    model_params = build_params(model_cls.Params, model_values, f"model {model!r}")
-    if kind == "attack":
-        if attack and attack != baseline:
-            raise RunConfigError(f"--attack is for defense baselines; {baseline!r} is itself an attack")
-        attack_spec = resolve_spec("attack", baseline, overrides.pop("", {}))
-        defense_spec = resolve_spec("defense", defense, overrides.pop("defense", {})) if defense else None
-        conditions = [Condition(name="text-only"), Condition(name=baseline, attack=baseline)]
-        if defense_spec:
-            conditions.append(Condition(name=f"{baseline}+{defense}", attack=baseline, defense=defense))
-    else:
-        if defense and defense != baseline:
-            raise RunConfigError(f"--defense is for attack baselines; {baseline!r} is itself a defense")
-        defense_spec, a = defense_with_eval_attack(baseline, attack, overrides.pop("", {}))
-        attack_spec = resolve_spec("attack", a, overrides.pop("attack", {}))
-        conditions = [
-            Condition(name=a, attack=a),
-            Condition(name=f"{a}+{baseline}", attack=a, defense=baseline),
-        ]
-    if overrides:
-        targets = ", ".join(k or "(baseline)" for k in overrides)
-        raise RunConfigError(
-            f"--set targets {targets} match no component of this run "
-            f"(judges: {', '.join(judge_names)}; defense: {defense_spec.name if defense_spec else 'none'})"
-        )
-    return RunConfig(
-        baseline=baseline,
-        baseline_kind=kind,
-        attack=attack_spec,
-        defense=defense_spec,
-        model=model,
-        model_params=model_params.model_dump(mode="json"),
-        base_url=base_url,
-        dataset=resolve_spec("dataset", ds_name, ds_values),
-        judges=judge_specs,
-        generation=GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed),
-        batch_size=batch_size,
-        limit=limit,
-        shard=parse_shard(shard),
-        conditions=conditions,
-    )
+    return RunRequest(baseline=baseline, **{k: v for k, v in choices.items() if v is not None}).config()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-import baselines.harness as harness
+import baselines.pipeline as pipeline
 from baselines.runstore import RunStore, normalise
 from tools.catalog.schema import Result
 from tools.catalog.store import check_catalog
@@ -88,7 +88,7 @@ def test_ctrl_c_leaves_resumable_run_and_no_catalog_file(
     tiny_llava_dir, tmp_path, catalog, capsys, monkeypatch
 ):
     runs = tmp_path / "runs"
-    real = harness.judge_batch
+    real = pipeline.judge_batch
     calls = {"n": 0}
 
     def interrupt_on_third(*a, **kw):
@@ -97,14 +97,14 @@ def test_ctrl_c_leaves_resumable_run_and_no_catalog_file(
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(harness, "judge_batch", interrupt_on_third)
+    monkeypatch.setattr(pipeline, "judge_batch", interrupt_on_third)
     assert main(run_args(tiny_llava_dir, runs)) == 130
     err = capsys.readouterr().err
     assert "Resume with" in err and "mllm-safety run figstep" in err
     assert result_files(catalog) == []
     [run_dir] = list(runs.iterdir())
     assert len(RunStore(run_dir).load()) == 6  # text-only (4 + 2) and the first figstep batch were saved
-    monkeypatch.setattr(harness, "judge_batch", real)
+    monkeypatch.setattr(pipeline, "judge_batch", real)
     assert main(run_args(tiny_llava_dir, runs)) == 0
     out = capsys.readouterr().out
     assert "6 new, 6 resumed" in out and len(result_files(catalog)) == 1

@@ -15,7 +15,7 @@ from baselines.base import WhiteBoxRequiredError
 from baselines.defenses.jailguard import Jailguard
 from baselines.harness import execute
 from baselines.models.organism import LABEL_ORGANISM, LABEL_SMOKE, OrganismModel
-from baselines.runconfig import ComponentSpec, Condition, RunConfigError, build_run_config
+from baselines.runconfig import ComponentSpec, Condition, RunConfig, RunConfigError, build_run_config
 from baselines.runresult import defense_decisions, public_dataset, public_path
 from baselines.runstore import RunStore
 from tools.catalog.schema import Result
@@ -86,10 +86,10 @@ def test_defense_decisions_nested_and_non_json_values():
     assert got == {"a+g": {"guard_filter.input.flagged": [1, 2], "guard_filter.input.verdict": [1, 1]}}
 
 
-# -- 2. a defense's evaluation attack comes from its own Params ----------------------------------------------
+# -- 2. a defense's evaluation attack is part of the run config (--attack; default: the paper's) -------------
 
 
-def test_defense_eval_attack_from_its_params():
+def test_defense_eval_attack_is_run_config_with_paper_default():
     cider = build_run_config("cider", limit=2)
     ecso = build_run_config("ecso", limit=2)
     assert cider.attack.name == "visual_adv" and [c.name for c in cider.conditions] == [
@@ -97,15 +97,36 @@ def test_defense_eval_attack_from_its_params():
         "visual_adv+cider",
     ]
     assert ecso.attack.name == "figstep" and ecso.conditions[1].defense == "ecso"
-    # an explicit --attack wins, and the recorded defense params say what ran
+    assert "attack" not in cider.defense.params and "attack" not in ecso.defense.params
+    # an explicit --attack wins; it is recorded once, in the run config
     forced = build_run_config("cider", attack="figstep")
-    assert forced.attack.name == "figstep" and forced.defense.params["attack"] == "figstep"
-    # --set attack=... sets the defense's field, hence the evaluation attack
-    assert build_run_config("ecso", sets=["attack=mmsafetybench"]).attack.name == "mmsafetybench"
-    with pytest.raises(RunConfigError, match="disagree"):
-        build_run_config("ecso", attack="figstep", sets=["attack=visual_adv"])
+    assert forced.attack.name == "figstep" and [c.attack for c in forced.conditions] == ["figstep"] * 2
+    assert build_run_config("ecso", attack="mmsafetybench").conditions[0].name == "mmsafetybench"
+    # AdaShield-A trains on the evaluation attack unless told otherwise, and the config says so
+    assert build_run_config("adashield_a", attack="mmsafetybench").defense.params["train_attack"] == "mmsafetybench"
+    assert build_run_config("adashield_a").defense.params["train_attack"] == "figstep"
+    with pytest.raises(RunConfigError, match="chosen with --attack"):
+        build_run_config("ecso", sets=["attack=visual_adv"])
     with pytest.raises(Exception, match="unknown evaluation attack 'nope'"):
-        build_run_config("ecso", sets=["attack=nope"])
+        build_run_config("ecso", attack="nope")
+
+
+def test_old_config_with_attack_in_defense_params_is_migrated():
+    """Results recorded before the move (defense Params with `attack`) still validate and rerun the same way."""
+    new = build_run_config("adashield_a", attack="mmsafetybench", limit=2)
+    old = new.model_dump(mode="json")
+    old["defense"]["params"]["attack"] = "mmsafetybench"
+    old["defense"]["params"]["train_attack"] = None  # then: None meant "the `attack` field"
+    migrated = RunConfig.model_validate(old)
+    assert migrated == new and migrated.hash() == new.hash()
+    assert old["defense"]["params"]["attack"] == "mmsafetybench"  # the caller's dict is left alone
+    # a defense added to an attack baseline kept its own default attack for training
+    attack_run = build_run_config("figstep", defense="adashield_a", limit=2).model_dump(mode="json")
+    assert attack_run["defense"]["params"]["train_attack"] is None
+    attack_run["defense"]["params"]["attack"] = "figstep"
+    assert RunConfig.model_validate(attack_run).defense.params["train_attack"] is None
+    attack_run["defense"]["params"]["attack"] = "mmsafetybench"  # --set defense.attack=mmsafetybench trained on it
+    assert RunConfig.model_validate(attack_run).defense.params["train_attack"] == "mmsafetybench"
 
 
 # -- 3. white-box attacks are refused before any condition runs ----------------------------------------------

@@ -44,6 +44,7 @@ class AdashieldA(Defense):
 
     paper_id = "2024-wang-adashield"
     summary = "AdaShield-A: defender LLM refines prompts per scenario; the nearest pool prompt is applied"
+    default_attack = "figstep"  # the paper's evaluation attack: `run` default
 
     class Params(StrictParams):
         """AdaShield-A parameters (defaults from ``main_qureyrelated.py`` where it has them)."""
@@ -61,7 +62,7 @@ class AdashieldA(Defense):
         target_max_new_tokens: int = Field(128, description="target answer length during training")
         train_dataset: str = Field("bundled", description="dataset whose harmful samples train the pool")
         train_attack: str | None = Field(
-            None, description="attack applied to training samples (None = `attack`)"
+            None, description="attack applied to training samples (None = the run's evaluation attack)"
         )
         train_fraction: float = Field(
             0.3, description="per-scenario share of harmful samples used for training"
@@ -72,9 +73,6 @@ class AdashieldA(Defense):
         below_beta: Literal["none", "static"] = Field("none", description="prompt below beta: none or static")
         mode: Literal["repeat", "cogvlm", "prepend", "append"] = Field("repeat", description="as AdaShield-S")
         seed: int = Field(0, description="defender sampling seed")
-        attack: str = Field(
-            "figstep", description="attack this defense is evaluated against by `mllm-safety run`"
-        )
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -85,7 +83,7 @@ class AdashieldA(Defense):
         p = self.params
         data = registry.get("dataset", p.train_dataset)().load()
         train, valid = split_by_scenario(data.samples, p.train_fraction, p.valid_fraction)
-        attack = registry.get("attack", p.train_attack or p.attack)()
+        attack = registry.get("attack", p.train_attack or self.default_attack)()
         attacked = attack.apply(train + valid, model)
         return attacked[: len(train)], attacked[len(train) :]
 

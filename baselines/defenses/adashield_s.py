@@ -53,6 +53,7 @@ class AdashieldS(Defense):
 
     paper_id = "2024-wang-adashield"
     summary = "AdaShield-S: appends AdaShield's static defense prompt (verbatim) to every query"
+    default_attack = "figstep"  # the paper's evaluation attack: `run` default
 
     class Params(StrictParams):
         """AdaShield-S parameters."""
@@ -60,9 +61,6 @@ class AdashieldS(Defense):
         mode: Mode = Field(
             "repeat",
             description="where the prompt goes: repeat (query+P+query, official LLaVA code), cogvlm, prepend, append",
-        )
-        attack: str = Field(
-            "figstep", description="attack this defense is evaluated against by `mllm-safety run`"
         )
 
     def wrap(self, model: Model) -> Model:

@@ -76,6 +76,7 @@ class Cider(Defense):
 
     paper_id = "2024-xu-cider"
     summary = "CIDER: query-image cosine before/after diffusion denoising; a drop beyond tau => refuse"
+    default_attack = "visual_adv"  # the paper's evaluation attack: `run` default
 
     class Params(StrictParams):
         """CIDER parameters (defaults from ``code/main.py``)."""
@@ -92,7 +93,6 @@ class Cider(Defense):
         device: str = Field("auto", description="torch device for the encoder and denoiser")
         dtype: str = Field("float16", description="encoder dtype (official: fp16; use float32 on CPU)")
         seed: int = Field(0, description="seed of the diffusion noise")
-        attack: str = Field("visual_adv", description="attack this defense is evaluated against")
 
     def __init__(
         self, params: Any = None, *, encoder: Encoder | None = None, denoiser: Denoiser | None = None

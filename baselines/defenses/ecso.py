@@ -48,6 +48,7 @@ class Ecso(Defense):
     summary = (
         "ECSO: if the model calls its own answer harmful, re-answer from a query-aware caption, no image"
     )
+    default_attack = "figstep"  # the paper's evaluation attack: `run` default
 
     class Params(StrictParams):
         """ECSO parameters (defaults from the official scripts)."""
@@ -57,9 +58,6 @@ class Ecso(Defense):
         )
         step_max_new_tokens: int | None = Field(
             1024, description="max_new_tokens of steps 2-4 (official 1024); None = the run's value"
-        )
-        attack: str = Field(
-            "figstep", description="attack this defense is evaluated against by `mllm-safety run`"
         )
 
     def wrap(self, model: Model) -> Model:

@@ -33,6 +33,7 @@ class GuardFilter(Defense):
 
     paper_id = None
     summary = "Input/output filter over any guard judge (e.g. llamaguard); flagged => fixed refusal"
+    default_attack = "figstep"  # the paper's evaluation attack: `run` default
 
     class Params(StrictParams):
         """Which judge guards which stage."""
@@ -46,9 +47,6 @@ class GuardFilter(Defense):
         on_error: Literal["pass", "refuse"] = Field("pass", description="what an undecided verdict does")
         refusal: str = Field(
             "I'm sorry, but I cannot assist with that request.", description="answer when flagged"
-        )
-        attack: str = Field(
-            "figstep", description="attack this defense is evaluated against by `mllm-safety run`"
         )
 
     def make_judge(self, model: Model) -> Judge:

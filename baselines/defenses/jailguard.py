@@ -57,6 +57,7 @@ class Jailguard(Defense):
 
     paper_id = "2023-zhang-jailguard"
     summary = "JailGuard: 8 mutated image variants; KL divergence of answer similarities > 0.025 => refuse"
+    default_attack = "figstep"  # the paper's evaluation attack: `run` default
 
     class Params(StrictParams):
         """JailGuard parameters (defaults from ``main_img.py``)."""
@@ -78,9 +79,6 @@ class Jailguard(Defense):
             description="answer given when an attack is detected",
         )
         seed: int = Field(0, description="seed of the mutators (per sample and variant)")
-        attack: str = Field(
-            "figstep", description="attack this defense is evaluated against by `mllm-safety run`"
-        )
 
     def wrap(self, model: Model) -> Model:
         """The model behind JailGuard's detector."""

@@ -51,6 +51,7 @@ class MllmProtector(Defense):
 
     paper_id = "2024-pi-mllm-protector"
     summary = "MLLM-Protector: harm detector on the answer; harmful (< 0.5) => detoxifier rewrite or refusal"
+    default_attack = "figstep"  # the paper's evaluation attack: `run` default
 
     class Params(StrictParams):
         """MLLM-Protector parameters (defaults from ``llava/eval/robustness_eval.py``)."""
@@ -71,9 +72,6 @@ class MllmProtector(Defense):
         refusal: str = Field(REFUSAL, description="answer for harmful responses when there is no detoxifier")
         device: str = Field("auto", description="torch device of detector and detoxifier")
         dtype: str = Field("bfloat16", description="torch dtype of detector and detoxifier")
-        attack: str = Field(
-            "figstep", description="attack this defense is evaluated against by `mllm-safety run`"
-        )
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ class SafetyPrompt(Defense):
 
     paper_id = None
     summary = "Safety system prompt (default: Llama 2's DEFAULT_SYSTEM_PROMPT) added to every request"
+    default_attack = "figstep"  # the paper's evaluation attack: `run` default
 
     class Params(StrictParams):
         """Which prompt and where it goes."""
@@ -46,9 +47,6 @@ class SafetyPrompt(Defense):
         text: str | None = Field(None, description="custom safety prompt text (overrides `prompt`)")
         placement: Literal["system", "prefix"] = Field(
             "system", description="system turn, or a prefix of the user text"
-        )
-        attack: str = Field(
-            "figstep", description="attack this defense is evaluated against by `mllm-safety run`"
         )
 
     def prompt_text(self) -> str:

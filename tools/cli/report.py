@@ -62,3 +62,17 @@ def format_summary(
             f"  agreement {ag['judges'][0]} vs {ag['judges'][1]}: Cohen's kappa {kappa} (n={ag['n']})"
         )
     return "\n".join(lines)
+
+
+def format_generation(conditions: dict[str, Any]) -> str:
+    """Per condition answered in this invocation: the back-end's mean latency per answer (from
+    ``Response.latency_s``) and the generation throughput (answers per second of ``generate`` wall time).
+    Printed only, never stored: timings differ from run to run, the records and the Result do not."""
+    lines = []
+    for name, st in conditions.items():
+        if not st.n:
+            continue
+        latency = "-" if st.mean_latency_s is None else f"{st.mean_latency_s:.3f} s/answer"
+        rate = "-" if st.samples_per_s is None else f"{st.samples_per_s:.1f} answers/s"
+        lines.append(f"  generation in {name}: {st.n} answers, latency {latency}, throughput {rate}")
+    return "\n".join(lines)

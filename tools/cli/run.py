@@ -8,13 +8,12 @@ writes a catalog file.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from tools.cli.report import format_summary
+from tools.cli.report import format_generation, format_summary
 
 LIST_KINDS = {
     "attacks": "attack",
@@ -53,31 +52,18 @@ def fail(message: str) -> int:
     return 2
 
 
-def default_runs_dir() -> str:
-    """Where run directories go: $MLLM_SAFETY_RUNS or ./runs."""
-    return os.environ.get("MLLM_SAFETY_RUNS", "runs")
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add run, list, merge and rerun to the `mllm-safety` parser."""
+    """Add run, list, merge and rerun to the `mllm-safety` parser (run's defaults and help come from
+    :class:`baselines.runrequest.RunRequest`)."""
+    from baselines.runrequest import RunRequest, default_runs_dir, field_help
+
     p = subparsers.add_parser("run", help="run an attack or defense baseline through the harness")
-    p.add_argument("baseline", help="registered attack or defense (see `mllm-safety list`)")
-    p.add_argument(
-        "--model", default="organism", help="organism (default) | hf:<id or path>[@rev] | openai:<model>"
-    )
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint for openai:<model>")
-    p.add_argument(
-        "--dataset", default="bundled", help="dataset name, optionally name:path (default bundled)"
-    )
-    p.add_argument("--defense", help="defense to add as a third condition (attack baselines)")
-    p.add_argument(
-        "--attack",
-        help="evaluation attack of a defense baseline (default: the defense's own `attack` Params field, "
-        "e.g. visual_adv for cider, figstep for most)",
-    )
-    p.add_argument("--judge", action="append", help="judge(s), repeatable (default refusal)")
-    p.add_argument("--limit", type=int, help="only the first N samples")
-    p.add_argument("--batch-size", type=int, default=8, help="samples per model.generate call (default 8)")
+    p.add_argument("baseline", help=RunRequest.model_fields["baseline"].description)
+    for name in ("model", "base_url", "dataset", "defense", "attack"):
+        p.add_argument(f"--{name.replace('_', '-')}", help=field_help(RunRequest, name))
+    p.add_argument("--judge", dest="judges", action="append", help=field_help(RunRequest, "judges"))
+    p.add_argument("--limit", type=int, help=field_help(RunRequest, "limit"))
+    p.add_argument("--batch-size", type=int, help=field_help(RunRequest, "batch_size"))
     p.add_argument(
         "--shard",
         help="i/n: run partition i (0-based) of n; combine with `mllm-safety merge`. Universal attacks "
@@ -86,14 +72,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--set",
+        dest="sets",
         action="append",
         metavar="KEY=VALUE",
         help="Params override: key (the baseline), model.k, dataset.k, defense.k, attack.k, judge.<name>.k",
     )
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
-    add_common(p)
+    p.add_argument("--max-new-tokens", type=int, help=field_help(RunRequest, "max_new_tokens"))
+    p.add_argument("--temperature", type=float, help=field_help(RunRequest, "temperature"))
+    p.add_argument("--seed", type=int, help=field_help(RunRequest, "seed"))
+    add_common(p, default_runs_dir())
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("list", help="list registered attacks, defenses, judges, models, datasets")
@@ -102,19 +89,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("merge", help="combine the shard runs of one configuration into one result")
     p.add_argument("run_dirs", nargs="+", type=Path, help="run directories (runs/<run id>)")
-    add_common(p, fresh=False)
+    add_common(p, default_runs_dir(), fresh=False)
     p.set_defaults(func=cmd_merge)
 
     p = subparsers.add_parser("rerun", help="repeat a run from a result file's recorded config")
     p.add_argument("result_file", type=Path, help="catalog/results/<baseline>/<...>.yaml")
     p.add_argument("--batch-size", type=int, help="override the recorded batch size")
-    add_common(p)
+    add_common(p, default_runs_dir())
     p.set_defaults(func=cmd_rerun)
 
 
-def add_common(p: argparse.ArgumentParser, *, fresh: bool = True) -> None:
+def add_common(p: argparse.ArgumentParser, runs_dir: str, *, fresh: bool = True) -> None:
     """Options shared by run, merge and rerun."""
-    p.add_argument("--runs-dir", default=default_runs_dir(), help="where run directories go (default ./runs)")
+    p.add_argument("--runs-dir", default=runs_dir, help=f"where run directories go (default {runs_dir})")
     p.add_argument("--no-write-back", action="store_true", help="do not write the result into the catalog")
     if fresh:
         p.add_argument(
@@ -127,7 +114,8 @@ def add_common(p: argparse.ArgumentParser, *, fresh: bool = True) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """Print each registered component with its paper id and one-line summary."""
+    """Print each registered component with its paper id and one-line summary (defenses: their default
+    evaluation attack)."""
     from baselines import registry
 
     kinds = [args.kind] if args.kind else list(LIST_KINDS)
@@ -137,56 +125,29 @@ def cmd_list(args: argparse.Namespace) -> int:
         width = max((len(n) for n in comps), default=0)
         pwidth = max((len(c.paper_id or "-") for c in comps.values()), default=0)
         for name, cls in comps.items():
-            print(f"  {name:<{width}}  {cls.paper_id or '-':<{pwidth}}  {cls.summary}")
+            attack = getattr(cls, "default_attack", None) if plural == "defenses" else None
+            against = f" [--attack default: {attack}]" if attack else ""
+            print(f"  {name:<{width}}  {cls.paper_id or '-':<{pwidth}}  {cls.summary}{against}")
     return 0
 
 
-def command_line(args: argparse.Namespace) -> str:
-    """The `mllm-safety run ...` command that reproduces ``args`` (printed to resume an interrupted run)."""
-    parts = ["mllm-safety", "run", args.baseline]
-    for flag in ("model", "base_url", "dataset", "defense", "attack", "limit", "shard"):
-        value = getattr(args, flag)
-        if value is not None and not (flag == "model" and value == "organism"):
-            if not (flag == "dataset" and value == "bundled"):
-                parts += [f"--{flag.replace('_', '-')}", str(value)]
-    for j in args.judge or []:
-        parts += ["--judge", j]
-    for s in args.set or []:
-        parts += ["--set", s]
-    for flag, default in (("batch_size", 8), ("max_new_tokens", 128), ("temperature", 0.0), ("seed", 0)):
-        if getattr(args, flag) != default:
-            parts += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
-    if args.runs_dir != default_runs_dir():
-        parts += ["--runs-dir", str(args.runs_dir)]
-    if args.no_write_back:
-        parts.append("--no-write-back")
-    return shlex.join(parts)
+def run_request(args: argparse.Namespace) -> Any:
+    """The RunRequest of the parsed `run` arguments (options not given keep RunRequest's defaults)."""
+    from baselines.runrequest import RunRequest
+
+    given = {name: getattr(args, name, None) for name in RunRequest.model_fields}
+    return RunRequest(**{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Build the RunConfig from the arguments and execute it."""
-    from baselines.runconfig import build_run_config
-
     try:
-        config = build_run_config(
-            args.baseline,
-            model=args.model,
-            base_url=args.base_url,
-            dataset=args.dataset,
-            defense=args.defense,
-            attack=args.attack,
-            judges=args.judge,
-            limit=args.limit,
-            batch_size=args.batch_size,
-            shard=args.shard,
-            sets=args.set,
-            max_new_tokens=args.max_new_tokens,
-            seed=args.seed,
-            temperature=args.temperature,
-        )
+        request = run_request(args)
+        config = request.config()
     except user_errors() as e:
         return fail(str(e))
-    return execute_and_report(config, args, resume_hint=command_line(args))
+    hint = request.command_line(runs_dir=args.runs_dir, no_write_back=args.no_write_back)
+    return execute_and_report(config, args, resume_hint=hint)
 
 
 def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: str) -> int:
@@ -205,31 +166,25 @@ def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: st
         return 130
     except user_errors() as e:
         return fail(str(e))
-    print(
-        format_summary(
-            outcome.result,
-            run_dir=outcome.run_dir,
-            n_new=outcome.n_new,
-            n_resumed=outcome.n_resumed,
-        )
+    summary = format_summary(
+        outcome.result, run_dir=outcome.run_dir, n_new=outcome.n_new, n_resumed=outcome.n_resumed
     )
+    print(summary)
+    print(format_generation(outcome.conditions))
     for judge, error in outcome.first_errors.items():
         print(f"  unjudged by {judge}, first error: {' '.join(error.split())[:300]}")
-    if config.shard:
-        print(
-            f"shard {config.shard[0]}/{config.shard[1]}: no result written; combine shards with `mllm-safety merge`"
-        )
-        return 0
-    return write_back(outcome.result, args.no_write_back)
+    return write_back(outcome.result, config, args.no_write_back)
 
 
-def write_back(result: dict[str, Any], skip: bool) -> int:
-    """Validate and write the result into the catalog (atomic), printing where; or say it was skipped."""
-    if skip:
-        print("result not written (--no-write-back)")
-        return 0
+def write_back(result: dict[str, Any], config: Any, no_write_back: bool) -> int:
+    """Validate and write the result into the catalog (atomic), printing where; or say why not."""
+    from baselines.rerun import write_back_skipped
     from tools.catalog.store import CatalogError, write_result
 
+    skipped = write_back_skipped(config, no_write_back)
+    if skipped:
+        print(skipped)
+        return 0
     try:
         path = write_result(result)
     except CatalogError as e:
@@ -248,63 +203,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
         return fail(str(e))
     n = result["provenance"]["n_records"]
     print(format_summary(result, run_dir=out_dir, n_new=0, n_resumed=n))
-    return write_back(result, args.no_write_back)
-
-
-def hidden_paths(value: Any, where: str = "config") -> list[str]:
-    """Where a recorded config holds a hidden local path ("<local>/name", see baselines.runresult)."""
-    from baselines.runresult import LOCAL
-
-    if isinstance(value, dict):
-        return [h for k, v in value.items() for h in hidden_paths(v, f"{where}.{k}")]
-    if isinstance(value, list):
-        return [h for i, v in enumerate(value) for h in hidden_paths(v, f"{where}[{i}]")]
-    return [f"{where}={value}"] if isinstance(value, str) and LOCAL in value else []
-
-
-def local_config(data: dict[str, Any], runs_dir: Path) -> Any:
-    """The full RunConfig of a published result whose local paths are hidden, from the original run's
-    run.json under ``runs_dir`` (only when it is the same run: same config once paths are hidden); else None."""
-    from baselines.runconfig import RunConfig
-    from baselines.runresult import public_paths
-    from baselines.runstore import RunStore, RunStoreError
-
-    try:
-        cfg = RunStore(runs_dir / str(data.get("run_id"))).read_meta()["config"]
-    except (RunStoreError, OSError, KeyError, TypeError, ValueError):
-        return None
-    return RunConfig.model_validate(cfg) if public_paths(cfg) == data["config"] else None
+    return write_back(result, None, args.no_write_back)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Repeat a run from the ``config`` recorded in a result file."""
-    import yaml
-    from pydantic import ValidationError
-
-    from baselines.runconfig import RunConfig
+    from baselines.rerun import rerun_config
 
     try:
-        data = yaml.safe_load(args.result_file.read_text(encoding="utf-8"))
-        config = RunConfig.model_validate(data["config"])
-    except FileNotFoundError:
-        return fail(f"result file not found: {args.result_file}")
-    except (yaml.YAMLError, TypeError, KeyError) as e:
-        return fail(
-            f"{args.result_file}: not a result file with a 'config' mapping ({type(e).__name__}: {e})"
-        )
-    except ValidationError as e:
-        return fail(f"{args.result_file}: recorded config is invalid: {e.errors()[0]['msg']}")
-    hidden = hidden_paths(data["config"])
-    if hidden:
-        config = local_config(data, Path(args.runs_dir))
-        if config is None:
-            return fail(
-                f"{args.result_file}: the recorded config hides local paths ({', '.join(hidden)}; results "
-                f"never publish local folders) and {Path(args.runs_dir) / str(data.get('run_id'))}/run.json "
-                "is not here to restore them; use --runs-dir <the runs folder of the original run>, or "
-                "repeat it with `mllm-safety run` giving those paths"
-            )
-    if args.batch_size:
-        config = config.model_copy(update={"batch_size": args.batch_size})
+        config = rerun_config(args.result_file, Path(args.runs_dir), batch_size=args.batch_size)
+    except user_errors() as e:
+        return fail(str(e))
     hint = f"mllm-safety rerun {shlex.quote(str(args.result_file))}"
     return execute_and_report(config, args, resume_hint=hint)
