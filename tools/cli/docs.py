@@ -1,20 +1,14 @@
 """`mllm-safety docs build | serve`: build or preview the site (MkDocs + the catalog hook).
 
 Both wrap the ``mkdocs`` command on the repository's mkdocs.yml, so what they build is exactly what
-``mkdocs build`` and CI build. ``--catalog`` points the hook at another catalog directory.
+``mkdocs build`` and CI build. ``--catalog`` points the hook at another catalog directory. Argparse only:
+the work is ``tools.site.build``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import subprocess
 import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "mkdocs.yml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,52 +31,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_serve)
 
 
-def mkdocs_command(action: str, *, strict: bool = False, site_dir: str | None = None,
-                   dev_addr: str | None = None) -> list[str]:  # fmt: skip
-    """The mkdocs command line for ``action`` ('build' or 'serve') on the repository's config."""
-    cmd = [sys.executable, "-m", "mkdocs", action, "-f", str(CONFIG)]
-    if strict:
-        cmd.append("--strict")
-    if site_dir:
-        cmd += ["--site-dir", str(Path(site_dir).resolve())]
-    if dev_addr:
-        cmd += ["--dev-addr", dev_addr]
-    return cmd
+def _run(action: str, args: argparse.Namespace, **options: object) -> int:
+    from tools.site.build import SiteError, mkdocs_command, run_mkdocs
 
-
-def _env(catalog: str | None) -> dict[str, str] | None:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    if catalog:
-        path = Path(catalog).resolve()
-        if not path.is_dir():
-            print(f"error: catalog directory {catalog} does not exist (pass --catalog DIR)", file=sys.stderr)
-            return None
-        env["MLLM_SAFETY_CATALOG"] = str(path)
-    return env
-
-
-def _run(cmd: list[str], catalog: str | None) -> int:
-    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None:
-        print(
-            "error: mkdocs and mkdocs-material are not installed; install them with "
-            '`pip install -e ".[docs]"` and try again',
-            file=sys.stderr,
-        )
+    try:
+        return run_mkdocs(mkdocs_command(action, strict=args.strict, **options), args.catalog)
+    except SiteError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    env = _env(catalog)
-    if env is None:
-        return 2
-    return subprocess.run(cmd, cwd=REPO, env=env, check=False).returncode
 
 
 def _build(args: argparse.Namespace) -> int:
-    rc = _run(mkdocs_command("build", strict=args.strict, site_dir=args.site_dir), args.catalog)
+    from tools.site.build import site_dir
+
+    rc = _run("build", args, site_dir=args.site_dir)
     if rc == 0:
-        print(f"site built in {Path(args.site_dir).resolve() if args.site_dir else REPO / 'site'}")
+        print(f"site built in {site_dir(args.site_dir)}")
     else:
         print("error: the site did not build; the messages above say why", file=sys.stderr)
     return rc
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return _run(mkdocs_command("serve", strict=args.strict, dev_addr=args.dev_addr), args.catalog)
+    return _run("serve", args, dev_addr=args.dev_addr)

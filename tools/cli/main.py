@@ -1,8 +1,10 @@
 """The `mllm-safety` command line: one entry point, subcommands defined next to the code they drive.
 
-Each ``tools.cli_*`` module exposes ``register(subparsers)`` and sets ``func`` on its parsers; a handler
+Each ``tools.cli.*`` module exposes ``register(subparsers)`` and sets ``func`` on its parsers; a handler
 returns the process exit code. Errors a person can cause are printed as one clear message (exit 2),
-never as a traceback.
+never as a traceback. The ML stack (torch, transformers, ...) is the optional extra ``ml``: a command that
+needs it on a machine without it exits 2 with the line that installs it; the catalog, site and tracker
+commands never import it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+#: The packages of the ``ml`` extra (pyproject.toml); importing one of them without it installed is answered
+#: with the install hint instead of a traceback.
+ML_PACKAGES = frozenset({"torch", "transformers", "tokenizers", "safetensors"})
+ML_HINT = "pip install -e '.[ml]'"
+
+
+def missing_ml_package(error: BaseException) -> str | None:
+    """The ML package whose absence caused ``error`` (an ImportError, possibly wrapped), else None."""
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ImportError) and (e.name or "").split(".")[0] in ML_PACKAGES:
+            return (e.name or "").split(".")[0]
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0
+    except Exception as e:
+        package = missing_ml_package(e)
+        if package is None:
+            raise
+        print(
+            f"error: `{args.command}` needs the ML stack, but {package} is not installed; install it with "
+            f"`{ML_HINT}` (on a CPU machine, `pip install torch` from the CPU index first)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
