@@ -8,7 +8,12 @@ from typing import Any
 
 import yaml
 
+from tools.catalog.schema import Paper
+
 REPO = Path(__file__).resolve().parents[1]
+_SOURCES = Paper.model_fields.get("field_sources")
+SOURCE_FIELDS = list(_SOURCES.annotation.model_fields) if _SOURCES is not None else []
+HAS_NEW_FIELDS = "implemented_in" in Paper.model_fields and "authors_status" in Paper.model_fields
 
 MALICIOUS_TITLE = (
     "<script>alert(1)</script> [x](javascript:alert(1)) ![](http://evil.invalid/x.png) *bold* "
@@ -54,6 +59,15 @@ def papers(malicious: bool) -> list[dict[str, Any]]:
                     "judge": "manual review",
                     "where": "Table 2",
                 },
+                {  # the same setup as result_hf(): paired side by side
+                    "model": "llava-1.5-7b",
+                    "dataset": "safebench",
+                    "metric": "asr",
+                    "value": 0.71,
+                    "condition": "figstep",
+                    "judge": "refusal",
+                    "where": "Table 9",
+                },
             ],
         },
         {
@@ -85,6 +99,12 @@ def papers(malicious: bool) -> list[dict[str, Any]]:
             "category": "attack",
         },
     ]
+    if HAS_NEW_FIELDS:
+        out[0]["implemented_in"] = ["garak"]
+        out[0]["evaluated_on"] = ["safebench"]
+        out[0]["verified"] = True
+        out[0]["verified_by"] = ["arxiv-api"]
+        out[4]["authors_status"] = "unknown"
     if malicious:
         out.append(
             {
@@ -98,6 +118,9 @@ def papers(malicious: bool) -> list[dict[str, Any]]:
                 "notes": "<iframe src=http://evil.invalid></iframe>",
             }
         )
+    for p in out:  # the schema asks where each metadata field came from
+        if SOURCE_FIELDS:
+            p["field_sources"] = {f: "manual" for f in SOURCE_FIELDS if p.get(f)}
     return out
 
 
@@ -126,6 +149,32 @@ def result(paper_id: str = "2023-gong-figstep") -> dict[str, Any]:
     }
 
 
+def result_hf() -> dict[str, Any]:
+    """A reproduced FigStep result on LLaVA-1.5-7B / SafeBench with the refusal judge (a real-model setup)."""
+    r = result()
+    r.update(
+        model={"backend": "hf", "id": "llava-hf/llava-1.5-7b-hf", "spec": "hf:llava-hf/llava-1.5-7b-hf"},
+        dataset={"name": "safebench", "checksum": "def456", "n_samples": 20},
+        labels=[],
+        run_id="run-test-2",
+    )
+    r["conditions"][1]["judges"][0]["asr"] = estimate(0.65)
+    return r
+
+
+def result_defense() -> dict[str, Any]:
+    """A defense run: FigStep with and without AdaShield-S on the model organism."""
+    r = result("2024-wang-adashield")
+    r.update(baseline="adashield_s", defense="adashield_s", run_id="run-test-3")
+    r["conditions"] = [
+        {"condition": "figstep", "attack": "figstep", "n_samples": 20,
+         "judges": [{"judge": "refusal", "asr": estimate(0.9), "refusal_rate_benign": estimate(0.0)}]},
+        {"condition": "figstep+adashield_s", "attack": "figstep", "defense": "adashield_s", "n_samples": 20,
+         "judges": [{"judge": "refusal", "asr": estimate(0.2), "refusal_rate_benign": estimate(0.3)}]},
+    ]  # fmt: skip
+    return r
+
+
 def write_catalog(root: Path, *, malicious: bool = False) -> Path:
     """Write the fixture catalog under ``root`` (vocab copied from the repository) and return ``root``."""
     shutil.copytree(REPO / "catalog" / "vocab", root / "vocab")
@@ -136,5 +185,12 @@ def write_catalog(root: Path, *, malicious: bool = False) -> Path:
     res_dir.mkdir(parents=True)
     (res_dir / "organism__bundled__none.yaml").write_text(
         yaml.safe_dump(result(), sort_keys=False), encoding="utf-8"
+    )
+    (res_dir / "llava-hf-llava-1.5-7b-hf__safebench__none.yaml").write_text(
+        yaml.safe_dump(result_hf(), sort_keys=False), encoding="utf-8"
+    )
+    (root / "results" / "adashield_s").mkdir()
+    (root / "results" / "adashield_s" / "organism__bundled__adashield_s.yaml").write_text(
+        yaml.safe_dump(result_defense(), sort_keys=False), encoding="utf-8"
     )
     return root

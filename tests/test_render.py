@@ -114,12 +114,12 @@ def test_pages_cover_the_site(site: dict[str, str]) -> None:
         assert page in site, page
 
 
-def test_category_table_has_one_row_per_paper(site: dict[str, str]) -> None:
+def test_category_page_lists_every_paper_and_links_the_explorer(site: dict[str, str]) -> None:
     html = _html(site["papers/attack.md"])
-    rows = re.findall(r"<tbody>(.*?)</tbody>", html, flags=re.S)[0].count("<tr>")
     # 3 attack papers (figstep, another, evil) + MM-SafetyBench whose `also` includes attack
-    assert rows == 4
-    assert "data-atlas-table" in html and "atlas-filter-input" in html
+    assert html.count("<li>") == 4
+    assert html.split('id="also"')[1].count("<li>") == 1 and "MM-SafetyBench" in html.split('id="also"')[1]
+    assert 'href="../?category=attack"' in html
 
 
 def test_malicious_paper_renders_as_text_everywhere(site: dict[str, str]) -> None:
@@ -155,14 +155,14 @@ def test_results_page_labels_instrument_and_draws_chart(site: dict[str, str]) ->
     assert "model organism" in html and "smoke-test model" in html and "Test-instrument numbers" in html
     # the labels sit under the model's name (no separate column to clip on narrow screens)
     assert "<th>Labels</th>" not in html
-    assert re.search(r'<tr class="atlas-result[^"]*"><td>[^<]+<br><span class="atlas-badge', html)
-    assert html.count("<svg") == 1 and "refusal" in html
+    assert re.search(r'<tr class="atlas-result[^"]*"><td data-label="Model">[^<]+<br><span class="atlas-badge', html)
+    assert html.count("<svg") == 2 and "refusal" in html  # one chart per result file
     assert "samples.jsonl" not in html  # only metrics are published
 
 
 def test_results_index_summarises_every_result(site: dict[str, str]) -> None:
-    html = _html(site["results/index.md"])
-    row = html.split('<tr class="atlas-result')[1]
+    html = _html(site["results/index.md"]).split('id="files"')[1]
+    row = [r for r in html.split('<tr class="atlas-result')[1:] if "figstep</code>" in r][0]
     assert "figstep</code>" in row and ">FigStep</a>" in row  # the paper by its short name, linked
     assert "text-only: " in row and "figstep: 60.0%" in row  # the fixture's FigStep ASR, per condition
     assert "model organism" in row or "smoke-test model" in row

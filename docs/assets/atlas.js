@@ -51,8 +51,10 @@
       th.addEventListener("click", sort);
       th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
     });
-    if (input) input.addEventListener("input", update);
-    update();
+    if (input) {
+      input.addEventListener("input", update);
+      update();
+    }
   }
 
   function copyText(text, button) {
@@ -82,6 +84,8 @@
     document.body.removeChild(area);
     return ok;
   }
+
+  window.atlasCopyText = copyText;
 
   function init() {
     Array.prototype.forEach.call(document.querySelectorAll("[data-atlas-table]"), initTable);

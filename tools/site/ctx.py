@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.site.util import slug
 from tools.catalog.schema import VOCAB_FIELDS, Paper, Result
+from tools.site.util import slug
 
 # (label, facet group on Paper or None, field name, vocabulary name), in display order.
 FACETS: tuple[tuple[str, str | None, str, str], ...] = tuple(
@@ -23,7 +24,10 @@ FACETS: tuple[tuple[str, str | None, str, str], ...] = tuple(
         ("Harm categories", "evaluation", "harm_categories"),
         ("Modalities", "evaluation", "modalities"),
         ("Models", None, "models"),
+        ("Evaluated on", None, "evaluated_on"),
+        ("Implemented in", None, "implemented_in"),
     )
+    if (f"{group}.{fname}" if group else fname) in VOCAB_FIELDS  # fields the schema has
 )
 
 
@@ -37,6 +41,9 @@ class BaselineInfo:
     summary: str
     params: list[dict[str, Any]] = field(default_factory=list)  # baselines.base.describe_params output
     needs_white_box: bool = False
+    deviations: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # declared ledger: what, official, ours, why
 
 
 @dataclass
@@ -50,6 +57,12 @@ class Ctx:
     repo_url: str
     bibtex: Callable[[Paper], str] | None = None
     result_files: dict[str, str] = field(default_factory=dict)  # run_id -> repo-relative path
+    # paper id -> ISO date the paper's file was first committed (from git, computed by the hook); papers
+    # missing here have no known "added" date, and ``added_note`` says why (shown on the feed and downloads)
+    added: dict[str, str] = field(default_factory=dict)
+    added_note: str = ""
+    # the catalog's commit and last-change date (from git), or the build date when git gives none
+    build: dict[str, str] = field(default_factory=dict)
     terms: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_baseline: dict[str, list[Result]] = field(default_factory=dict)
 
@@ -77,9 +90,21 @@ class Ctx:
         """Reproduced results of a paper: results naming it, or produced by one of its baselines."""
         return [r for r in self.results if r.paper_id == paper.id or r.baseline in paper.baseline]
 
+    def baseline_anchor(self, name: str) -> str:
+        """The baselines-page anchor of a registered component ('' when no component has that name)."""
+        for b in self.baselines:
+            if b.name == name:
+                return component_anchor(b.kind, name)
+        return ""
+
     def edit_url(self, rel_path: str) -> str:
         """GitHub edit link of a repository file."""
         return f"{self.repo_url.rstrip('/')}/edit/main/{rel_path}"
+
+
+def component_anchor(kind: str, name: str) -> str:
+    """The id of a component's heading on the baselines page; every link to it uses this same function."""
+    return f"{kind}-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x")
 
 
 def paper_page(paper_id: str) -> str:
@@ -107,3 +132,7 @@ TIMELINE_PAGE = "timeline.md"
 GLOSSARY_PAGE = "glossary.md"
 TAGS_INDEX = "tags/index.md"
 RESULTS_INDEX = "results/index.md"
+EXPLORER_PAGE = "papers/index.md"
+JUDGES_PAGE = "judges.md"
+DOWNLOADS_PAGE = "downloads.md"
+FEED_PATH = "feed.xml"

@@ -3,8 +3,10 @@
 Wired in mkdocs.yml (``hooks: [tools/site/mkdocs_hook.py]``). On every build it loads the catalog
 (``$MLLM_SAFETY_CATALOG`` or ``catalog/``), collects the registered baselines, calls the pure renderer
 ``tools.site.render`` and adds each page to MkDocs' file collection with ``File.generated``. It also fills the
-markers ``<!-- atlas:NAME -->`` of the hand-written home page and points the "edit" action of a paper page
-at its YAML file.
+markers ``<!-- atlas:NAME -->`` of the hand-written home page, points the "edit" action of a paper page
+at its YAML file, publishes the downloads and the Atom feed, puts the catalog's commit and last-change date in
+``config.extra.atlas_build`` (the footer prints them on every page) and, after the build, replaces the paper
+pages' sections in the search index with one short entry per paper (``tools/site/search.py``).
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ if str(_REPO) not in sys.path:  # plain `mkdocs build` from a fresh clone, witho
     sys.path.insert(0, str(_REPO))
 
 from mkdocs.exceptions import PluginError  # noqa: E402
+from mkdocs.plugins import event_priority  # noqa: E402
 from mkdocs.structure.files import File, Files  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.atlas")
-_STATE: dict[str, Any] = {"fragments": {}, "edit": {}, "generated": set()}
+_STATE: dict[str, Any] = {"fragments": {}, "edit": {}, "generated": set(), "ctx": None}
 
 
 def collect_baselines() -> list[Any]:
@@ -42,17 +45,33 @@ def collect_baselines() -> list[Any]:
                     summary=str(getattr(cls, "summary", "") or ""),
                     params=describe_params(cls.Params),
                     needs_white_box=bool(getattr(cls, "needs_white_box", False)),
+                    deviations=_deviations(cls),
                 )
             )
     return out
 
 
+def _deviations(cls: type) -> list[dict[str, Any]]:
+    """A component's declared deviations from the official code (``deviations``: dicts or objects with
+    what / official / ours / why / effect), as dicts; [] when it declares none."""
+    out = []
+    for d in getattr(cls, "deviations", None) or []:
+        if isinstance(d, dict):
+            out.append({k: str(v) for k, v in d.items()})
+        else:
+            fields = ("what", "official", "ours", "why", "effect")
+            out.append({k: str(getattr(d, k)) for k in fields if getattr(d, k, None) is not None})
+    return out
+
+
 def build_pages(repo_url: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """Load the catalog and render: (pages, home fragments, page path -> edit URL)."""
+    """Load the catalog and render: (pages, home fragments, page path -> edit URL); the context is kept
+    for the downloads and the search index."""
     from tools.catalog.bibtex import paper_bibtex
     from tools.catalog.store import CatalogError, load_catalog
-    from tools.site.render import make_ctx, render_home_fragments, render_site
     from tools.site.ctx import paper_page
+    from tools.site.gitinfo import added_dates, build_info
+    from tools.site.render import make_ctx, render_home_fragments, render_site
     from tools.site.util import slug
 
     try:
@@ -64,7 +83,10 @@ def build_pages(repo_url: str) -> tuple[dict[str, str], dict[str, str], dict[str
             f"the catalog has errors, so the site cannot be built:\n{issues}{more}\n"
             "Fix them (run `mllm-safety catalog check`) and build again."
         ) from None
-    ctx = make_ctx(catalog, collect_baselines(), repo_url=repo_url, bibtex=paper_bibtex)
+    added, note = added_dates(catalog.root, list(catalog.papers))
+    ctx = make_ctx(catalog, collect_baselines(), repo_url=repo_url, bibtex=paper_bibtex, added=added,
+                   added_note=note, build=build_info(catalog.root))  # fmt: skip
+    _STATE["ctx"] = ctx
     edit = {paper_page(pid): ctx.edit_url(f"catalog/papers/{slug(pid)}.yaml") for pid in ctx.papers}
     return render_site(ctx), render_home_fragments(ctx), edit
 
@@ -80,6 +102,18 @@ def on_files(files: Files, *, config: Any) -> Files:
                 f"docs/{path} is hand-written but the catalog generates that page; remove the file"
             )
         files.append(File.generated(config, path, content=markdown))
+    from tools.site.downloads import download_files
+
+    site_url = config.get("site_url") or "https://mllm-safety-atlas.github.io/mllm-safety-atlas/"
+    for path, content in download_files(_STATE["ctx"], site_url).items():
+        files.append(File.generated(config, path, content=content))
+    build = _STATE["ctx"].build
+    config.extra["atlas_build"] = {
+        "commit": build.get("commit", "")[:12],
+        "commit_url": f"{repo_url.rstrip('/')}/tree/{build['commit']}" if build.get("commit") else "",
+        "date": build.get("date", ""),
+        "source": build.get("source", ""),
+    }
     _STATE.update(fragments=fragments, edit=edit, generated=set(pages))
     log.info("atlas: generated %d pages from the catalog", len(pages))
     return files
@@ -100,3 +134,14 @@ def on_page_context(context: dict, *, page: Any, config: Any, nav: Any) -> dict:
     if src in _STATE["generated"]:
         page.edit_url = _STATE["edit"].get(src)
     return context
+
+
+@event_priority(-100)  # after Material's search plugin has written the index
+def on_post_build(*, config: Any) -> None:
+    """One short search entry per paper instead of the paper pages' sections."""
+    from tools.site.search import add_paper_entries
+
+    index = Path(config["site_dir"]) / "search" / "search_index.json"
+    if index.is_file() and _STATE["ctx"] is not None:
+        size = add_paper_entries(index, _STATE["ctx"])
+        log.info("atlas: search index %.0f kB", size / 1e3)

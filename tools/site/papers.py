@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from tools.catalog.schema import Paper
+from tools.site.compare import render_paper_results
 from tools.site.ctx import (
     BASELINES_PAGE,
     TIMELINE_PAGE,
     Ctx,
     category_page,
     paper_page,
-    results_page,
     tag_page,
 )
-from tools.site.results import INSTRUMENT_NOTE, is_instrument, reported_table, results_table
+from tools.site.explorer import explorer_link
 from tools.site.util import (
     CATEGORY_TITLES,
     chips,
@@ -27,7 +28,6 @@ from tools.site.util import (
     safe_url,
     slug,
 )
-from tools.catalog.schema import Paper
 
 _LINK_NAMES = (("paper", "Paper"), ("code", "Code"), ("project", "Project"), ("dataset", "Dataset"),
                ("huggingface", "Hugging Face"))  # fmt: skip
@@ -53,7 +53,9 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
     cats = [p.category, *p.also]
     rows.append(("Category", chips((href(page, category_page(c)), CATEGORY_TITLES.get(c, c)) for c in cats)))
     rows.append(("Date", esc(p.date)))
-    rows.append(("Venue", esc(p.venue) if p.venue else "preprint"))
+    rows.append(
+        ("Venue", esc(p.venue) if p.venue else '<span class="atlas-muted">unknown (not recorded)</span>')
+    )
     if p.arxiv:
         rows.append(("arXiv", ext_link(f"https://arxiv.org/abs/{p.arxiv}", p.arxiv)))
     rows.append(("Links", _links(p)))
@@ -68,14 +70,29 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
     if p.baseline:
         rows.append(
             (
-                "Baselines",
+                "Baselines here",
                 " ".join(
-                    f'<a class="atlas-chip atlas-chip--run" href="{href(page, BASELINES_PAGE, _anchor(ctx, b))}">'
+                    f'<a class="atlas-chip atlas-chip--run" href="{href(page, BASELINES_PAGE, ctx.baseline_anchor(b))}">'
                     f"<code>{esc(b)}</code></a>"
                     for b in p.baseline
                 ),
             )
         )
+    verified = getattr(p, "verified", None)
+    if verified is not None:
+        how = ", ".join(getattr(p, "verified_by", []) or [])
+        rows.append(
+            (
+                "Identity check",
+                f"arXiv id and title checked ({esc(how)})"
+                if verified
+                else '<span class="atlas-badge atlas-badge--warn">arXiv id and title not yet checked</span>',
+            )
+        )
+    sources = getattr(p, "field_sources", None)
+    src = {k: v for k, v in (sources.model_dump() if sources is not None else {}).items() if v}
+    if src:
+        rows.append(("Field sources", "; ".join(f"{esc(k)}: <code>{esc(v)}</code>" for k, v in src.items())))
     if p.sources:
         rows.append(("Found in", ", ".join(esc(s) for s in p.sources)))
     if p.suggested:
@@ -83,36 +100,32 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
             ("Facets", '<span class="atlas-badge atlas-badge--warn">suggested by a tool, unchecked</span>')
         )
     table = "".join(f'<tr><th scope="row">{k}</th><td>{v}</td></tr>' for k, v in rows)
+    status = getattr(p, "authors_status", "complete")
+    if p.authors:
+        authors = esc(", ".join(p.authors)) + (
+            " <em>et al.</em> (list incomplete)" if status == "partial" else ""
+        )
+    else:
+        authors = (
+            "<em>authors unknown: no source gives them</em>"
+            if status == "unknown"
+            else "<em>authors not recorded</em>"
+        )
     yaml_path = f"catalog/papers/{slug(p.id)}.yaml"
-    out = [front_matter(p.title, p.abstract, hide=("navigation",))]
+    # the search index gets a trimmed entry per paper from the hook (tools/site/search.py), not the page
+    out = [front_matter(p.title, p.abstract, hide=("navigation",), search_exclude=True)]
     out.append(
         f'<div class="atlas-paper"><h1 id="title">{esc(p.title)}</h1>'
-        f'<p class="atlas-authors">{esc(", ".join(p.authors)) or "<em>authors not recorded</em>"}</p>'
+        f'<p class="atlas-authors">{authors}</p>'
         + (f'<p class="atlas-affil">{esc("; ".join(p.affiliations))}</p>' if p.affiliations else "")
         + f'<table class="atlas-fields"><tbody>{table}</tbody></table></div>\n'
     )
     if p.abstract:
         out.append("## Abstract\n")
         out.append(f'<div class="atlas-abstract">{esc_paragraphs(p.abstract)}</div>\n')
-    results = ctx.paper_results(p)
-    if p.reported_results or results:
-        out.append("## Results\n")
-        if results and any(is_instrument(r) for r in results):
-            out.append(INSTRUMENT_NOTE)
-        out.append("### Reported by the paper\n")
-        out.append(
-            reported_table(p, ctx) if p.reported_results else "<p>No numbers recorded from the paper.</p>"
-        )
-        out.append("\n### Reproduced by the project\n")
-        if results:
-            out.append(results_table(results, ctx, page))
-            links = " · ".join(
-                f'<a href="{href(page, results_page(b))}">all results of <code>{esc(b)}</code></a>'
-                for b in sorted({r.baseline for r in results})
-            )
-            out.append(f"\n<p>{links}</p>\n")
-        else:
-            out.append("<p>Not reproduced yet.</p>\n")
+    section = render_paper_results(p, ctx, page)
+    if section:
+        out.append(section)
     out.append("## BibTeX\n")
     bib = _bibtex(p, ctx)
     out.append(
@@ -130,13 +143,6 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
     return "\n".join(out)
 
 
-def _anchor(ctx: Ctx, name: str) -> str:
-    for b in ctx.baselines:
-        if b.name == name:
-            return f"{b.kind}-{slug(name).replace('.', '-')}"
-    return ""
-
-
 def _bibtex(p: Paper, ctx: Ctx) -> str:
     make = ctx.bibtex
     if make is None:
@@ -148,34 +154,13 @@ def _bibtex(p: Paper, ctx: Ctx) -> str:
 
 
 def render_category(category: str, papers: list[Paper], ctx: Ctx) -> str:
-    """A category page: a sortable, filterable table of its papers (main category first, then 'also')."""
+    """A category page: its papers newest first (main category, then those that also cover it), with a
+    link to the explorer filtered on the category, where they can be filtered by every facet."""
     page = category_page(category)
     title = CATEGORY_TITLES.get(category, category)
-    main = [p for p in papers if p.category == category]
-    also = [p for p in papers if p.category != category]
-    rows = []
-    for p in sorted(main, key=lambda x: x.date, reverse=True) + sorted(
-        also, key=lambda x: x.date, reverse=True
-    ):
-        facets = " ".join(
-            _facet_chips(p, ctx, page, vocab, terms)
-            for label, vocab, terms in ctx.facet_values(p)
-            if label != "Models"
-        )
-        code = ext_link(p.links.code, "code") if safe_url(p.links.code) else ""
-        base = " ".join(
-            f'<a href="{href(page, BASELINES_PAGE, _anchor(ctx, b))}"><code>{esc(b)}</code></a>'
-            for b in p.baseline
-        )
-        repro = bool(ctx.paper_results(p))
-        extra = "" if p.category == category else f' <span class="atlas-badge">{esc(p.category)}</span>'
-        rows.append(
-            f'<tr><td><a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a>{extra}</td>'
-            f'<td data-sort="{esc(p.date)}">{esc(p.date)}</td><td>{esc(p.venue or "preprint")}</td>'
-            f"<td>{facets}</td><td>{code}</td><td>{base}</td>"
-            f'<td data-sort="{int(repro)}">{"yes" if repro else ""}</td></tr>'
-        )
-    out = [front_matter(title, hide=("toc", "navigation")), f"# {title}\n"]
+    main = sorted((p for p in papers if p.category == category), key=lambda x: (x.date, x.id), reverse=True)
+    also = sorted((p for p in papers if p.category != category), key=lambda x: (x.date, x.id), reverse=True)
+    out = [front_matter(title, hide=("navigation",), search_exclude=True), f"# {title}\n"]
     others = " · ".join(
         f"<strong>{esc(CATEGORY_TITLES[c])}</strong>"
         if c == category
@@ -184,21 +169,23 @@ def render_category(category: str, papers: list[Paper], ctx: Ctx) -> str:
     )
     out.append(f'<p class="atlas-muted">{others} · <a href="{href(page, TIMELINE_PAGE)}">Timeline</a></p>\n')
     out.append(
-        f"{len(main)} papers whose main category is *{category}*"
+        f"<p>{len(main)} papers whose main category is <em>{esc(category)}</em>"
         + (f", plus {len(also)} that also cover it" if also else "")
-        + ". Click a column header to sort; type in the box to filter (title, venue, tags, baseline).\n"
+        + f'. <a class="md-button md-button--primary" href="{explorer_link(page, category=category)}">'
+        "Filter them in the explorer</a></p>\n"
     )
-    out.append(
-        '<div class="atlas-table-wrap" data-atlas-table>'
-        '<div class="atlas-filter"><input type="search" class="atlas-filter-input" placeholder="Filter papers…" '
-        'aria-label="Filter papers"> <span class="atlas-count" aria-live="polite"></span></div>'
-        f'<div class="atlas-scroll"><table class="atlas-table" id="papers-{category}"><thead><tr>'
-        '<th data-sort-type="text">Title</th><th data-sort-type="text">Date</th><th data-sort-type="text">Venue</th>'
-        '<th data-sort-type="text">Tags</th><th data-sort-type="text">Code</th><th data-sort-type="text">Baseline</th>'
-        '<th data-sort-type="text">Reproduced</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div></div>\n"
-    )
+    out.append(f'<h2 id="main">Main category ({len(main)})</h2>\n')
+    out.append(_paper_list(main, page, ctx))
+    if also:
+        out.append(f'<h2 id="also">Also covering {esc(category)} ({len(also)})</h2>\n')
+        out.append(_paper_list(also, page, ctx))
     return "\n".join(out)
+
+
+# vocabulary -> the explorer facet that filters on it (tools/site/explorer.py FACETS)
+_EXPLORER_KEYS = {"threat_models": "threat", "attack_techniques": "technique", "defense_kinds": "defense",
+                  "modalities": "modality", "attack_surfaces": "modality", "models": "model",
+                  "toolkits": "impl", "datasets": "dataset"}  # fmt: skip
 
 
 def render_tag(vocab: str, term: str, papers: list[Paper], ctx: Ctx) -> str:
@@ -206,7 +193,7 @@ def render_tag(vocab: str, term: str, papers: list[Paper], ctx: Ctx) -> str:
     page = tag_page(vocab, term)
     name = ctx.term_name(vocab, term)
     t = ctx.terms.get(vocab, {}).get(term)
-    out = [front_matter(f"Tag: {name}"), f"# Tag: {esc(name)}\n"]
+    out = [front_matter(f"Tag: {name}", search_exclude=True), f"# Tag: {esc(name)}\n"]
     voc = ctx.vocab.get(vocab)
     out.append(
         f'<p class="atlas-muted">Vocabulary <a href="{href(page, "glossary.md", slug(vocab))}">'
@@ -214,15 +201,23 @@ def render_tag(vocab: str, term: str, papers: list[Paper], ctx: Ctx) -> str:
     )
     if t is not None:
         out.append(f"<p>{esc(t.definition)}</p>\n")
+    key = _EXPLORER_KEYS.get(vocab)
+    if key:
+        out.append(
+            f'<p><a href="{explorer_link(page, **{key: term})}">These {len(papers)} papers in the explorer</a>, '
+            "to combine with other filters.</p>\n"
+        )
     out.append(_paper_list(sorted(papers, key=lambda x: x.date, reverse=True), page))
     return "\n".join(out)
 
 
-def _paper_list(papers: list[Paper], page: str) -> str:
+def _paper_list(papers: list[Paper], page: str, ctx: Ctx | None = None) -> str:
     items = "".join(
         f'<li><span class="atlas-badge atlas-cat-{esc(p.category)}">{esc(p.category)}</span> '
         f'<a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a> '
-        f'<span class="atlas-muted">{esc(p.date)} · {esc(p.venue or "preprint")}</span></li>'
+        f'<span class="atlas-muted">{esc(p.date)} · {esc(p.venue) if p.venue else "venue unknown"}'
+        + (" · " + " ".join(f"<code>{esc(b)}</code>" for b in p.baseline) if p.baseline else "")
+        + "</span></li>"
         for p in papers
     )
     return f'<ul class="atlas-list">{items}</ul>\n'
@@ -244,7 +239,11 @@ def render_timeline(ctx: Ctx) -> str:
     groups: dict[tuple[int, int], list[Paper]] = defaultdict(list)
     for p in ctx.papers.values():
         groups[quarter_of(p.date)].append(p)
-    out = [front_matter("Timeline"), "# Timeline\n", "Every paper by the date of its first public version.\n"]
+    out = [
+        front_matter("Timeline", search_exclude=True),
+        "# Timeline\n",
+        "Every paper by the date of its first public version.\n",
+    ]
     year = None
     for y, q in sorted(groups, reverse=True):
         if y != year:

@@ -16,7 +16,10 @@ from typing import Any
 
 from tools.site.ctx import (
     BASELINES_PAGE,
+    DOWNLOADS_PAGE,
+    EXPLORER_PAGE,
     GLOSSARY_PAGE,
+    JUDGES_PAGE,
     RESULTS_INDEX,
     TAGS_INDEX,
     TIMELINE_PAGE,
@@ -26,6 +29,9 @@ from tools.site.ctx import (
     paper_page,
     tag_page,
 )
+from tools.site.downloads import render_downloads_page
+from tools.site.explorer import render_explorer
+from tools.site.judges import render_judges_page
 from tools.site.papers import render_category, render_paper, render_tag, render_timeline, tag_index
 from tools.site.results import render_baselines_page, render_results_pages
 from tools.site.svg import papers_per_quarter_svg
@@ -43,6 +49,9 @@ def make_ctx(
     *,
     repo_url: str = DEFAULT_REPO_URL,
     bibtex: Callable[[Any], str] | None = None,
+    added: dict[str, str] | None = None,
+    added_note: str = "",
+    build: dict[str, str] | None = None,
 ) -> Ctx:
     """Build the renderers' context from a ``tools.catalog.store.Catalog`` (or any object with ``papers``,
     ``vocab``, ``results`` and optionally ``result_paths`` and ``root``)."""
@@ -61,11 +70,15 @@ def make_ctx(
         repo_url=repo_url,
         bibtex=bibtex,
         result_files=result_files,
+        added=dict(added or {}),
+        added_note=added_note,
+        build=dict(build or {}),
     )
 
 
 def render_site(ctx: Ctx) -> dict[str, str]:
-    """Every generated page: categories, papers, tags, timeline, glossary, baselines, results."""
+    """Every generated page: the explorer, categories, papers, tags, timeline, glossary, baselines, judges,
+    results, downloads."""
     pages: dict[str, str] = {}
     by_cat: dict[str, list] = {c: [] for c in CATEGORIES}
     for p in ctx.papers.values():
@@ -81,13 +94,16 @@ def render_site(ctx: Ctx) -> dict[str, str]:
     pages[TIMELINE_PAGE] = render_timeline(ctx)
     pages[GLOSSARY_PAGE] = _render_glossary(ctx, tags)
     pages[BASELINES_PAGE] = render_baselines_page(ctx)
+    pages[EXPLORER_PAGE] = render_explorer(ctx)
+    pages[JUDGES_PAGE] = render_judges_page(ctx)
+    pages[DOWNLOADS_PAGE] = render_downloads_page(ctx)
     pages.update(render_results_pages(ctx))
     return pages
 
 
 def _render_tags_index(tags: dict[tuple[str, str], list], ctx: Ctx) -> str:
     out = [
-        front_matter("Tags"),
+        front_matter("Tags", search_exclude=True),
         "# Tags\n",
         "Every facet value used in the catalog, with its number of papers.\n",
     ]
@@ -140,7 +156,7 @@ def render_home_fragments(ctx: Ctx, page: str = "index.md") -> dict[str, str]:
     """HTML for the markers of the home page: live counts, the chart, the taxonomy, the latest papers."""
     n_cat = Counter(p.category for p in ctx.papers.values())
     runnable = [b for b in ctx.baselines if b.kind in ("attack", "defense", "judge")]
-    stats = [(len(ctx.papers), "papers", TIMELINE_PAGE)]
+    stats = [(len(ctx.papers), "papers", EXPLORER_PAGE)]
     stats += [(n_cat.get(c, 0), CATEGORY_TITLES[c].lower(), category_page(c)) for c in CATEGORIES[:4]]
     stats += [
         (len(runnable), "runnable baselines", BASELINES_PAGE),

@@ -9,17 +9,18 @@ import json
 import re
 from typing import Any
 
+from tools.catalog.schema import Estimate, Paper, ReportedResult, Result
 from tools.site.ctx import (
     BASELINES_PAGE,
     RESULTS_INDEX,
     BaselineInfo,
     Ctx,
+    component_anchor,
     paper_page,
     results_page,
 )
 from tools.site.svg import rate_bars_svg
 from tools.site.util import esc, fmt_rate, front_matter, href
-from tools.catalog.schema import Estimate, Paper, ReportedResult, Result
 
 INSTRUMENT_NOTE = (
     '!!! warning "Test-instrument numbers: model organism"\n'
@@ -60,22 +61,10 @@ def fmt_est(e: Estimate | None) -> str:
     """'41.0% [33.2–48.5]' for an estimate with its 95% CI."""
     if e is None:
         return "—"
-    return f"{fmt_rate(e.value)} <small>[{100 * e.ci_low:.1f}–{100 * e.ci_high:.1f}]</small>"
-
-
-def matching_reported(paper: Paper | None, r: Result, condition: str, ctx: Ctx) -> list[ReportedResult]:
-    """The paper's reported numbers for the same dataset, condition and model as a reproduced row."""
-    if paper is None:
-        return []
-    mid = model_label(r)
-    out = []
-    for rep in paper.reported_results:
-        term = ctx.terms.get("models", {}).get(rep.model)
-        same_model = mid in {rep.model, getattr(term, "hf", None)}
-        same_cond = rep.condition in (None, condition)
-        if same_model and same_cond and rep.dataset == r.dataset.get("name"):
-            out.append(rep)
-    return out
+    return (
+        f'<span class="atlas-est">{fmt_rate(e.value)} '
+        f"<small>[{100 * e.ci_low:.1f}–{100 * e.ci_high:.1f}]</small></span>"
+    )
 
 
 def breakable(name: str) -> str:
@@ -92,47 +81,46 @@ def _label_badges(r: Result) -> str:
 
 
 def results_table(results: list[Result], ctx: Ctx, page: str) -> str:
-    """One HTML table row per (result file, condition, judge) with CIs and the paper's matching numbers."""
+    """One HTML table row per (result file, condition, judge) with 95% CIs (cards on a phone screen)."""
     head = (
         "<tr><th>Model</th><th>Dataset</th><th>Condition</th><th>Defense</th><th>Judge</th>"
-        "<th>ASR (95% CI)</th><th>n</th><th>Benign refusal (95% CI)</th><th>Paper reports</th></tr>"
+        "<th>ASR (95% CI)</th><th>n</th><th>Benign refusal (95% CI)</th></tr>"
     )
     rows = []
     for r in results:
-        paper = ctx.papers.get(r.paper_id or "")
         inst = " atlas-row--instrument" if is_instrument(r) else ""
         for c in r.conditions:
-            reported = matching_reported(paper, r, c.condition, ctx)
-            rep = "<br>".join(
-                f"{esc(x.metric)} {fmt_rate(x.value)} ({esc(x.judge or '?')})" for x in reported
-            )
             for j in c.judges:
                 n = j.asr.n if j.asr else c.n_samples
                 rows.append(
-                    f'<tr class="atlas-result{inst}"><td>{esc(model_label(r))}<br>{_label_badges(r)}</td>'
-                    f"<td>{esc(r.dataset.get('name', '?'))}</td><td>{breakable(c.condition)}</td>"
-                    f"<td>{breakable(c.defense or r.defense or '—')}</td><td>{esc(j.judge)}</td>"
-                    f"<td>{fmt_est(j.asr)}</td><td>{n}</td><td>{fmt_est(j.refusal_rate_benign)}</td>"
-                    f"<td>{rep or '—'}</td></tr>"
+                    f'<tr class="atlas-result{inst}"><td data-label="Model">{esc(model_label(r))}<br>{_label_badges(r)}</td>'
+                    f'<td data-label="Dataset">{esc(r.dataset.get("name", "?"))}</td>'
+                    f'<td data-label="Condition">{breakable(c.condition)}</td>'
+                    f'<td data-label="Defense">{breakable(c.defense or r.defense or "—")}</td>'
+                    f'<td data-label="Judge">{esc(j.judge)}</td>'
+                    f'<td data-label="ASR (95% CI)">{fmt_est(j.asr)}</td><td data-label="n">{n}</td>'
+                    f'<td data-label="Benign refusal">{fmt_est(j.refusal_rate_benign)}</td></tr>'
                 )
     return (
-        f'<div class="atlas-scroll"><table class="atlas-results"><thead>{head}</thead>'
+        f'<div class="atlas-scroll"><table class="atlas-results atlas-stack"><thead>{head}</thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
-def reported_table(paper: Paper, ctx: Ctx) -> str:
-    """The numbers a paper reports, as an HTML table."""
+def reported_table(paper: Paper, ctx: Ctx, rows_of: list[ReportedResult] | None = None) -> str:
+    """The numbers a paper reports (all of them, or ``rows_of``), as an HTML table."""
     rows = "".join(
-        f"<tr><td>{esc(ctx.term_name('models', x.model))}</td><td>{esc(ctx.term_name('datasets', x.dataset))}</td>"
-        f"<td>{esc(x.condition or '—')}</td><td>{esc(x.metric)}</td><td>{fmt_rate(x.value)}</td>"
-        f"<td>{esc(x.judge or '—')}</td><td>{esc(x.where or '')}</td><td>{esc(x.notes or '')}</td></tr>"
-        for x in paper.reported_results
+        f'<tr><td data-label="Model">{esc(ctx.term_name("models", x.model))}</td>'
+        f'<td data-label="Dataset">{esc(ctx.term_name("datasets", x.dataset))}</td>'
+        f'<td data-label="Condition">{breakable(x.condition or "—")}</td><td data-label="Metric">{esc(x.metric)}</td>'
+        f'<td data-label="Value">{fmt_rate(x.value)}</td><td data-label="Judge">{esc(x.judge or "—")}</td>'
+        f'<td data-label="Where">{esc(x.where or "")}</td><td data-label="Notes">{esc(x.notes or "")}</td></tr>'
+        for x in (paper.reported_results if rows_of is None else rows_of)
     )
     return (
-        '<div class="atlas-scroll"><table class="atlas-reported"><thead><tr><th>Model</th><th>Dataset</th>'
-        "<th>Condition</th><th>Metric</th><th>Value</th><th>Judge</th><th>Where</th><th>Notes</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table></div>"
+        '<div class="atlas-scroll"><table class="atlas-reported atlas-stack"><thead><tr><th>Model</th>'
+        "<th>Dataset</th><th>Condition</th><th>Metric</th><th>Value</th><th>Judge</th><th>Where</th>"
+        f"<th>Notes</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
 
 
@@ -161,6 +149,11 @@ def render_results_pages(ctx: Ctx) -> dict[str, str]:
     )
     if not ctx.by_baseline:
         lines.append("No results yet: run a baseline to produce one.\n")
+    if any(is_instrument(r) for r in ctx.results):
+        lines.append(INSTRUMENT_NOTE)
+    from tools.site.matrix import render_matrix  # the matrix builds on this module's helpers
+
+    lines.append(render_matrix(ctx, RESULTS_INDEX))
     rows = []
     for baseline, results in ctx.by_baseline.items():
         page = results_page(baseline)
@@ -168,13 +161,14 @@ def render_results_pages(ctx: Ctx) -> dict[str, str]:
             rows.append(_summary_row(baseline, r, ctx, href(RESULTS_INDEX, page)))
         pages[page] = _baseline_results_page(baseline, results, ctx, page)
     if rows:
+        lines.append('<h2 id="files">Every result file</h2>\n')
         lines.append(
             "One row per result file: the attack success rate of each condition (first judge), harmful "
             "requests; the baseline's page has every judge, the confidence intervals and the paper's numbers.\n"
         )
         lines.append(
-            '<div class="atlas-scroll"><table class="atlas-results"><thead><tr><th>Baseline</th><th>Paper</th>'
-            "<th>Model</th><th>Dataset</th><th>ASR by condition</th><th>Benign refusal by condition</th>"
+            '<div class="atlas-scroll"><table class="atlas-results atlas-stack"><thead><tr><th>Baseline</th>'
+            "<th>Paper</th><th>Model</th><th>Dataset</th><th>ASR by condition</th><th>Benign refusal by condition</th>"
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>\n"
         )
     pages[RESULTS_INDEX] = "\n".join(lines)
@@ -206,10 +200,10 @@ def _summary_row(baseline: str, r: Result, ctx: Ctx, link: str) -> str:
 
     inst = " atlas-row--instrument" if is_instrument(r) else ""
     return (
-        f'<tr class="atlas-result{inst}"><td><a href="{link}"><code>{breakable(baseline)}</code></a></td>'
-        f"<td>{title}</td><td>{esc(model_label(r))}<br>{_label_badges(r)}</td>"
-        f"<td>{esc(r.dataset.get('name', '?'))}</td><td>{rates('asr')}</td>"
-        f"<td>{rates('refusal_rate_benign')}</td></tr>"
+        f'<tr class="atlas-result{inst}"><td data-label="Baseline"><a href="{link}"><code>{breakable(baseline)}</code></a></td>'
+        f'<td data-label="Paper">{title}</td><td data-label="Model">{esc(model_label(r))}<br>{_label_badges(r)}</td>'
+        f'<td data-label="Dataset">{esc(r.dataset.get("name", "?"))}</td><td data-label="ASR">{rates("asr")}</td>'
+        f'<td data-label="Benign refusal">{rates("refusal_rate_benign")}</td></tr>'
     )
 
 
@@ -227,10 +221,20 @@ def _baseline_results_page(baseline: str, results: list[Result], ctx: Ctx, page:
     out.append("## Charts\n")
     for r in results:
         out.append(f'<div class="atlas-figure">{result_chart(r)}</div>\n')
+    from tools.site.compare import pairs, side_by_side_table  # compare builds on this module
+
     for pid in paper_ids:
         p = ctx.papers.get(pid)
         if p is not None and p.reported_results:
+            found = pairs(p, results, ctx)
+            if found:
+                out.append("## Reported and reproduced on the same setup\n")
+                out.append(side_by_side_table(found, ctx) + "\n")
             out.append("## Reported by the paper\n")
+            out.append(
+                "<p>Every number the paper reports; only the rows above share model, dataset and judge "
+                "with a run of the project.</p>\n"
+            )
             out.append(reported_table(p, ctx) + "\n")
     out.append("## Provenance\n")
     for r in results:
@@ -269,6 +273,42 @@ def _fmt_default(value: Any) -> str:
         return str(value)
 
 
+DEVIATION_FIELDS = (("what", "What"), ("official", "Official code"), ("ours", "Here"), ("why", "Why"),
+                    ("effect", "Expected effect"))  # fmt: skip
+
+
+def deviations_table(deviations: list[dict[str, Any]]) -> str:
+    """A component's declared deviations from the official code, as a table (cards on a phone)."""
+    rows = "".join(
+        "<tr>"
+        + "".join(f'<td data-label="{lab}">{esc(d.get(k, ""))}</td>' for k, lab in DEVIATION_FIELDS)
+        + "</tr>"
+        for d in deviations
+    )
+    head = "".join(f"<th>{lab}</th>" for _k, lab in DEVIATION_FIELDS)
+    return (
+        '<p><strong>Deviations from the official code</strong></p><div class="atlas-scroll">'
+        f'<table class="atlas-params atlas-stack"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+    )
+
+
+def params_table(params: list[dict[str, Any]]) -> str:
+    """A component's parameters (name, type, default, description) as a table, or a line saying none."""
+    if not params:
+        return "<p>No parameters.</p>"
+    rows = "".join(
+        f'<tr><td data-label="Parameter"><code>{esc(f["name"])}</code></td>'
+        f'<td data-label="Type"><code>{esc(f.get("type", ""))}</code></td>'
+        f'<td data-label="Default"><code>{esc(_fmt_default(f.get("default")))}</code></td>'
+        f'<td data-label="Description">{esc(f.get("doc", ""))}</td></tr>'
+        for f in params
+    )
+    return (
+        '<div class="atlas-scroll"><table class="atlas-params atlas-stack"><thead><tr><th>Parameter</th>'
+        f"<th>Type</th><th>Default</th><th>Description</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
 def render_baselines_page(ctx: Ctx) -> str:
     """Every registered component: its paper, parameters with defaults and docs, the command to run it."""
     page = BASELINES_PAGE
@@ -292,7 +332,7 @@ def render_baselines_page(ctx: Ctx) -> str:
         out.append(f"## {title}\n")
         for b in comps:
             name = _code_name(b.name)
-            out.append(f"### `{name}` {{#{kind}-{name}}}\n")
+            out.append(f"### `{name}` {{#{component_anchor(kind, b.name)}}}\n")
             parts = [f"<p>{esc(b.summary) or '<em>no summary</em>'}</p>"]
             p = ctx.papers.get(b.paper_id or "")
             if p is not None:
@@ -303,18 +343,9 @@ def render_baselines_page(ctx: Ctx) -> str:
                 parts.append('<p><span class="atlas-badge">needs white-box (gradient) access</span></p>')
             if b.name in ctx.by_baseline:
                 parts.append(f'<p><a href="{href(page, results_page(b.name))}">Reproduced results</a></p>')
-            if b.params:
-                rows = "".join(
-                    f"<tr><td><code>{esc(f['name'])}</code></td><td><code>{esc(f.get('type', ''))}</code></td>"
-                    f"<td><code>{esc(_fmt_default(f.get('default')))}</code></td><td>{esc(f.get('doc', ''))}</td></tr>"
-                    for f in b.params
-                )
-                parts.append(
-                    '<div class="atlas-scroll"><table class="atlas-params"><thead><tr><th>Parameter</th>'
-                    f"<th>Type</th><th>Default</th><th>Description</th></tr></thead><tbody>{rows}</tbody></table></div>"
-                )
-            else:
-                parts.append("<p>No parameters.</p>")
+            if b.deviations:
+                parts.append(deviations_table(b.deviations))
+            parts.append(params_table(b.params))
             out.append("".join(parts) + "\n")
             out.append(f"```bash\n{command_for(b)}\n```\n")
     return "\n".join(out)

@@ -105,9 +105,12 @@ def chips(items: Iterable[tuple[str, str]]) -> str:
     return " ".join(out)
 
 
-def front_matter(title: str, description: str | None = None, hide: tuple[str, ...] = ()) -> str:
+def front_matter(
+    title: str, description: str | None = None, hide: tuple[str, ...] = (), *, search_exclude: bool = False
+) -> str:
     """YAML front matter with an HTML-escaped page title (Material prints ``page.meta.title`` unescaped);
-    ``hide`` lists Material sidebars to hide ("navigation", "toc")."""
+    ``hide`` lists Material sidebars to hide ("navigation", "toc"); ``search_exclude`` keeps the page out
+    of the search index (lists that repeat what paper pages say)."""
     import json
 
     lines = ["---", f"title: {json.dumps(esc(title))}"]
@@ -115,6 +118,8 @@ def front_matter(title: str, description: str | None = None, hide: tuple[str, ..
         lines.append(f"description: {json.dumps(esc(description)[:300])}")
     if hide:
         lines.append("hide: [" + ", ".join(h for h in hide if h in ("navigation", "toc")) + "]")
+    if search_exclude:
+        lines.append("search: {exclude: true}")
     lines.append("---")
     return "\n".join(lines) + "\n\n"
 
