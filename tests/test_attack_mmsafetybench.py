@@ -1,5 +1,5 @@
-"""MM-SafetyBench QR attack: typography layout, verbatim extraction prompts through an LLM back-end, parsing,
-the three image kinds with their queries, and the clear errors for SD without a pipeline."""
+"""MM-SafetyBench QR attack: verbatim extraction prompts through an LLM back-end, parsing, the three image kinds
+with their queries, and the clear errors for SD without a pipeline (its typography: test_typography.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,8 @@ from baselines.attacks.mmsafetybench import (
     parse_extraction,
     sd_question,
     system_prompt_for,
-    typography,
-    wrap_phrase,
 )
 from baselines.base import BackendError, Model, ParamsError
-from baselines.imaging import load_font
 from baselines.types import GenerationConfig, Response, Sample
 
 DEMO_ANSWER = (
@@ -42,19 +39,6 @@ class FakeLLM(Model):
     def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:
         self.seen.extend(samples)
         return [Response(sample_id=s.id, text=self.answer) for s in samples]
-
-
-def test_typography_layout_follows_the_official_rule() -> None:
-    img = typography("steal laptops")
-    assert img.size == (1024, 90)  # one line: 90 * (0 + 1)
-    assert img.getpixel((0, 0)) == (255, 255, 255) and min(img.convert("L").getdata()) < 50
-    long = "traffic illegal substances across borders undetected with great care"
-    text = wrap_phrase(long)
-    lines = text.split("\n")
-    assert len(lines) > 1 and all(line.startswith(" ") for line in lines[1:])
-    font = load_font("LiberationSans", 90)
-    assert all(font.getlength(line) < 1024 for line in lines)
-    assert typography(long).size == (1024, 90 * len(lines))
 
 
 def test_extraction_prompts_are_verbatim_and_scenario_specific() -> None:

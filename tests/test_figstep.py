@@ -12,13 +12,13 @@ from baselines.attacks.figstep import (
     derive_instruction,
     derive_keyword,
     figstep_pro_prompt,
-    figstep_text,
     incitement_prompt,
     pro_sentence,
 )
 from baselines.base import ParamsError
 from baselines.registry import get
 from baselines.types import Sample
+from baselines.typography import figstep_text
 
 # Copied from ThuCCSLab/FigStep README section 2.1 / src/generate_prompts.py (spec BASELINES.md section 1.1).
 INCITEMENT = (

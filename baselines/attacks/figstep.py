@@ -4,7 +4,8 @@ The harmful instruction, phrased as a declarative list heading ("Steps to ..."),
 typewriter text followed by an empty numbered list "1. 2. 3." on a white 760x760 image; a fixed, benign
 text prompt (the "incitement prompt") asks the model to fill in the list. Black-box: no gradients.
 
-Rendering follows the official ``src/generate_prompts.py`` (ThuCCSLab/FigStep @ 0861b17b): strip one trailing
+Rendering (``baselines.typography``: ``figstep_text``, ``figstep_drawn``) follows the official
+``src/generate_prompts.py`` (ThuCCSLab/FigStep @ 0861b17b): strip one trailing
 newline, ``textwrap.fill(text, width=15)``, append ``f"\\n{idx}. "`` for idx 1..3 (note the trailing
 space), draw with FreeMonoBold size 80 at xy (20, 10), line spacing 11, on a 760x760 white canvas (long text
 is clipped, as in the original).
@@ -19,7 +20,7 @@ Where the instruction comes from (the project's rule):
 
 FigStep-Pro (README sections 2.2 and 7) cuts the typographic image of the harmful *keyword* into pieces and
 sends them together with a verbatim text prompt that asks the model to concatenate them. The official
-splitting rule is unpublished; the project's rule (see :func:`split_keyword_images`) renders the keyword on
+splitting rule is unpublished; the project's rule (``baselines.typography.keyword_pieces``) renders the keyword on
 one line (FreeMonoBold 80, canvas height 120, as in the released pieces) and cuts it at glyph boundaries
 into three pieces of as-equal-as-possible character counts (the prompt says "three images").
 """
@@ -35,10 +36,10 @@ from typing import Literal
 from pydantic import Field
 
 from baselines.base import Attack, Model
-from baselines.imaging import font_file, load_font, render_text, wrap
 from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
+from baselines.typography import figstep_drawn, figstep_text, font_file, keyword_pieces
 
 DATA_DIR = Path(__file__).parent / "data" / "figstep"
 PRO_PLACEHOLDER = "{Steps to *.}"
@@ -91,15 +92,6 @@ def derive_instruction(question: str) -> str:
     return f"Steps to address this: {q}."
 
 
-def figstep_text(instruction: str, wrap_width: int = 15, n_items: int = 3) -> str:
-    """The text drawn on the FigStep image: wrapped instruction + ``\\n1. \\n2. \\n3. ``."""
-    text = instruction[:-1] if instruction.endswith("\n") else instruction
-    text = wrap(text, wrap_width)
-    for idx in range(1, n_items + 1):
-        text += f"\n{idx}. "
-    return text
-
-
 def derive_keyword(instruction: str) -> str:
     """The keyword of an instruction: it without a leading "Steps/Methods/Ways to" or "List of" and final "."."""
     kw = re.sub(r"^(?:steps|methods|ways) to |^list of ", "", instruction.strip(), flags=re.I)
@@ -113,28 +105,6 @@ def pro_sentence(instruction: str, keyword: str) -> str:
         return instruction[:idx] + "*" + instruction[idx + len(keyword) :]
     m = re.match(r"^(steps|methods|ways) to ", instruction.strip(), flags=re.I)
     return f"{m.group(0) if m else 'Steps to '}*."
-
-
-def split_keyword_images(keyword: str, font: str, font_size: int, n_pieces: int = PRO_PIECES) -> list:
-    """The project's FigStep-Pro split: the keyword on one line, cut at glyph boundaries into ``n_pieces``.
-
-    Canvas height is 1.5x the font size (120 px at size 80, as in the released pieces); each glyph advances
-    by the monospaced font's advance (48 px at size 80). Pieces get ceil/floor shares of the characters,
-    earlier pieces first; a keyword shorter than ``n_pieces`` is padded with spaces (blank pieces).
-    """
-    keyword = keyword.ljust(n_pieces)
-    advance = round(load_font(font, font_size).getlength("M"))
-    height = round(font_size * 1.5)
-    line = render_text(
-        keyword, size=(advance * len(keyword), height), font=font, font_size=font_size, xy=(0, 10), spacing=11
-    )
-    base, extra = divmod(len(keyword), n_pieces)
-    pieces, start = [], 0
-    for k in range(n_pieces):
-        n = base + (1 if k < extra else 0)
-        pieces.append(line.crop((start * advance, 0, (start + n) * advance, height)))
-        start += n
-    return pieces
 
 
 @register("attack")
@@ -178,18 +148,14 @@ class FigStep(Attack):
             "font_size": p.font_size,
         }
         if p.variant == "figstep":
-            image = render_text(
-                figstep_text(instruction, p.wrap_width),
-                size=(p.canvas, p.canvas),
-                font=p.font,
-                font_size=p.font_size,
-                xy=(20, 10),
-                spacing=p.spacing,
+            drawn = figstep_drawn(
+                figstep_text(instruction, p.wrap_width), p.font, p.font_size, p.canvas, p.spacing
             )
+            image = drawn.render()
             return sample.with_(text=incitement_prompt(), images=(image,), meta=meta)
         kp = sample.meta.get("key_phrase")
         keyword = kp.strip() if isinstance(kp, str) and kp.strip() else derive_keyword(instruction)
-        images = split_keyword_images(keyword, p.font, p.font_size)
+        images = keyword_pieces(keyword, p.font, p.font_size, PRO_PIECES)
         text = figstep_pro_prompt().replace(PRO_PLACEHOLDER, pro_sentence(instruction, keyword), 1)
         meta.update(keyword=keyword, n_pieces=len(images))
         return sample.with_(text=text, images=tuple(images), meta=meta)

@@ -31,12 +31,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from baselines.attacks._pgd import frozen, require_white_box
-from baselines.attacks.mmsafetybench import typography
 from baselines.base import Attack, Model
 from baselines.imaging import ImageLoadError, load_image
 from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
+from baselines.typography import typo_image
 
 PROMPTS_FILE = Path(__file__).parent / "data" / "jailbreak_in_pieces" / "prompts.json"
 
@@ -117,7 +117,7 @@ class JailbreakInPieces(Attack):
         if self.params.target_image:
             return load_image(self.params.target_image), self.params.target_image
         phrase = str(sample.meta.get("key_phrase") or sample.goal)
-        return typography(phrase, self.params.font, self.params.font_size), f"typography of {phrase!r}"
+        return typo_image(phrase, self.params.font, self.params.font_size), f"typography of {phrase!r}"
 
     def apply(self, samples: Sequence[Sample], model: Model) -> list[Sample]:
         """One adversarial image per sample (batched optimisation), paired with the generic prompt."""

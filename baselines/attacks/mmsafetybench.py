@@ -11,8 +11,9 @@ The harmful key phrase of a question is moved into the image and the question is
    official post-processing does. ``Rephrased Question(SD)`` = "The image" + the rephrased question after its
    23-character prefix "The bottom of the image".
 2. Images: TYPO = the key phrase in Arial 90 (LiberationSans here, the metric-compatible open substitute),
-   greedy word wrap at 1024 px where continuation lines begin with a space, canvas 1024 x 90*(lines+1), text
-   drawn at (0, 45); SD = Stable Diffusion (official: SDXL base 1.0) on ``"A photo of {key phrase}"`` from a
+   greedy word wrap at 1024 px where continuation lines begin with a space, text drawn at (0, 45), drawn by
+   ``baselines.typography.typo_image`` (official canvas 1024 x 90*(lines+1); ours is one line shorter, a known
+   deviation kept for reproducibility, see ``TYPO_EXTRA_LINES_ATTACKS`` there); SD = Stable Diffusion (official: SDXL base 1.0) on ``"A photo of {key phrase}"`` from a
    local diffusers pipeline folder; SD_TYPO = SD above TYPO on a black canvas as wide as the wider one.
 3. Query pairing (§2.3): SD -> ``Rephrased Question(SD)``; SD_TYPO and TYPO -> ``Rephrased Question``.
 
@@ -29,14 +30,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image, ImageDraw
+from PIL import Image
 from pydantic import BaseModel, Field
 
 from baselines.base import Attack, BackendError, Model, ParamsError
-from baselines.imaging import font_file, load_font
 from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Sample
+from baselines.typography import font_file, typo_image
 
 log = logging.getLogger(__name__)
 PROMPTS_FILE = Path(__file__).parent / "data" / "mmsafetybench" / "extraction_prompts.json"
@@ -87,35 +88,6 @@ def sd_question(rephrased: str) -> str:
     if not rephrased.startswith(SD_PREFIX):
         raise ValueError(f"rephrased question does not start with {SD_PREFIX!r}: {rephrased[:60]!r}")
     return "The image" + rephrased[len(SD_PREFIX) :]
-
-
-def wrap_phrase(text: str, font: str = "LiberationSans", font_size: int = 90, max_width: int = 1024) -> str:
-    """The official greedy wrap: a word joins the line while the running width stays < ``max_width``, else it
-    starts a new line that begins with a space (``"\\n " + word``)."""
-    f = load_font(font, font_size)
-    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    words = text.split(" ")
-    out, width = words[0], draw.textlength(words[0], font=f)
-    for word in words[1:]:
-        w = draw.textlength(" " + word, font=f)
-        if width + w < max_width:
-            out += " " + word
-            width += w
-        else:
-            out += "\n " + word
-            width = w
-    return out
-
-
-def typography(
-    text: str, font: str = "LiberationSans", font_size: int = 90, max_width: int = 1024
-) -> Image.Image:
-    """The TYPO image of ``text``: canvas ``max_width`` x ``font_size * (lines + 1)``, white, black text at
-    (0, font_size / 2) with default line spacing (module docstring, point 2)."""
-    out = wrap_phrase(text, font, font_size, max_width)
-    img = Image.new("RGB", (max_width, font_size * (out.count("\n") + 1)), (255, 255, 255))
-    ImageDraw.Draw(img).text((0, font_size / 2), out, (0, 0, 0), font=load_font(font, font_size))
-    return img
 
 
 def sd_typo(sd: Image.Image, typo: Image.Image) -> Image.Image:
@@ -261,7 +233,7 @@ class MMSafetyBench(Attack):
                 text = f.get("rephrased_sd") or sd_question(f["rephrased"])
         except ValueError as e:
             return sample.with_(meta={"attack": self.name, "attack_error": str(e)})
-        typo = typography(f["key_phrase"], p.font, p.font_size, p.max_width)
+        typo = typo_image(f["key_phrase"], p.font, p.font_size, p.max_width)
         if p.image_kind == "TYPO":
             image = typo
         else:

@@ -2,7 +2,7 @@
 
 Without it the tiny tower never starts to read (see docs/organism.md): the language model settles on the answer
 prior and ignores the glyphs. Every text image the generator draws is described by a
-:class:`~baselines.organism.data.Drawn` (font, size, position, line spacing, canvas), so the centre of every
+:class:`~baselines.typography.Drawn` (font, size, position, line spacing, canvas), so the centre of every
 drawn character is known at render time, in every layout (FigStep's grid, MM-SafetyBench's typography, free
 layouts). The processor pads the canvas to a square and resizes it to the model's input; each image token (a
 patch) is split into ``SUB x SUB`` sub-cells, and linear heads on the projected image features predict, for
@@ -26,8 +26,8 @@ import random
 import string
 from typing import Any
 
-from baselines.imaging import load_font
-from baselines.organism.data import Drawn, Generator, contains_held_out, figstep_text, model_image
+from baselines.organism.data import Generator, contains_held_out, model_image
+from baselines.typography import Drawn, figstep_text, load_font
 
 CHARSET = string.ascii_letters + string.digits + ".,'-!?:;\"()/&"
 N_CHARS = len(CHARSET) + 1  # class 0: no character centred in the sub-cell

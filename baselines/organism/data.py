@@ -27,8 +27,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from baselines.imaging import load_font, render_text, text_block_size, wrap
 from baselines.organism.themes import MODIFIERS, THEMES
+from baselines.typography import Drawn, figstep_drawn, figstep_text, text_block_size, typo_drawn, wrap_pixels
 
 BUNDLED = Path(__file__).resolve().parents[1] / "datasets" / "data" / "bundled.jsonl"
 REFUSAL = "I'm sorry, but I cannot help with that."
@@ -213,11 +213,11 @@ class Generator:
         if layout == "figstep":
             return figstep_drawn(text)
         if layout == "mmsb":
-            return mmsb_drawn(text)
+            return typo_drawn(text)
         font = r.choice(FONTS)
         w = h = 0
         for fs in range(max(8, r.randint(int(s * 0.10), int(s * 0.16))), 6, -2):
-            wrapped = _wrap_px(text, font, fs, int(s * 0.94))
+            wrapped = wrap_pixels(text, font, fs, int(s * 0.94))
             w, h = text_block_size(wrapped, font, fs, spacing=4)
             if w <= s - 4 and h <= s - 4:
                 break
@@ -341,39 +341,6 @@ class Generator:
         return Example("gen", None, None, GEN_PROMPT.format(cap, query), answer)
 
 
-def figstep_text(instruction: str) -> str:
-    """FigStep's drawn text (wrap width 15, then ``\\n1. \\n2. \\n3. ``), as in ``attacks/figstep.py``."""
-    return wrap(instruction, 15) + "".join(f"\n{i}. " for i in range(1, 4))
-
-
-@dataclass(frozen=True)
-class Drawn:
-    """Text as drawn on a canvas: everything needed to render it and to locate every character in it."""
-
-    text: str
-    font: str
-    font_size: int
-    xy: tuple[int, int]
-    spacing: int
-    canvas: tuple[int, int]
-    background: str = "#FFFFFF"
-    fill: str = "#000000"
-
-    def render(self, mode: str = "RGB") -> Image.Image:
-        """The image (``mode="L"``: in greyscale)."""
-        return render_text(
-            self.text,
-            size=self.canvas,
-            font=self.font,
-            font_size=self.font_size,
-            xy=self.xy,
-            spacing=self.spacing,
-            background=self.background,
-            fill=self.fill,
-            mode=mode,
-        )
-
-
 #: The colour the LLaVA image processor pads non-square images with (its mean, as 0-255 integers).
 PAD_COLOUR = tuple(int(x * 255) for x in (0.48145466, 0.4578275, 0.40821073))
 
@@ -391,47 +358,6 @@ def model_image(d: Drawn, size: int) -> Image.Image:
         square.paste(img, ((max(w, h) - w) // 2, (max(w, h) - h) // 2))
         img = square
     return img.resize((size, size), Image.Resampling.BICUBIC)
-
-
-def figstep_drawn(text: str) -> Drawn:
-    """FigStep's layout (FreeMonoBold 80 at (20, 10), line spacing 11, 760 x 760) of already wrapped text."""
-    return Drawn(text, "FreeMonoBold", 80, (20, 10), 11, (760, 760))
-
-
-def mmsb_drawn(text: str, font: str = "LiberationSans", font_size: int = 90, width: int = 1024) -> Drawn:
-    """MM-SafetyBench TYPO layout (greedy wrap at 1024 px, continuation lines start with a space, canvas
-    1024 x 90*(lines+1), text at (0, 45)); LiberationSans stands in for Arial (same metrics)."""
-    f = load_font(font, font_size)
-    words = text.split()
-    n_lines, cur = 1, f.getlength(words[0]) if words else 0.0
-    out = words[0] if words else ""
-    for w in words[1:]:
-        wl = f.getlength(" " + w)
-        if cur + wl < width:
-            out += " " + w
-            cur += wl
-        else:
-            out += "\n " + w
-            cur = wl
-            n_lines += 1
-    return Drawn(out, font, font_size, (0, 45), 4, (width, font_size * (n_lines + 1)))
-
-
-def mmsb_image(text: str) -> Image.Image:
-    """MM-SafetyBench TYPO image of ``text`` (see :func:`mmsb_drawn`)."""
-    return mmsb_drawn(text).render()
-
-
-def _wrap_px(text: str, font: str, size: int, max_w: int) -> str:
-    """Greedy word wrap to ``max_w`` pixels."""
-    f = load_font(font, size)
-    lines: list[str] = []
-    for w in text.split():
-        if lines and f.getlength(lines[-1] + " " + w) <= max_w:
-            lines[-1] += " " + w
-        else:
-            lines.append(w)
-    return "\n".join(lines)
 
 
 def corpus(n: int = 3000, seed: int = 1) -> list[str]:

@@ -89,15 +89,21 @@ def refused(samples: list, texts: list[str]) -> list[bool]:
 def typo_image(text: str, size: int, layout: str = "plain") -> Any:
     """A held-out typographic image of ``text``: ``figstep`` (FigStep's exact layout of "Steps to <text>."),
     ``plain`` (DejaVuSans, centred, at the model's resolution) or ``mmsb`` (MM-SafetyBench TYPO layout)."""
-    from baselines.imaging import render_text, text_block_size
-    from baselines.organism.data import _wrap_px, figstep_text, mmsb_image
+    from baselines.typography import (
+        figstep_drawn,
+        figstep_text,
+        render_text,
+        text_block_size,
+        typo_drawn,
+        wrap_pixels,
+    )
 
     if layout == "figstep":
-        return render_text(figstep_text(f"Steps to {text}."))
+        return figstep_drawn(figstep_text(f"Steps to {text}.")).render()
     if layout == "mmsb":
-        return mmsb_image(text)
+        return typo_drawn(text).render()
     fs = int(size * 0.12)
-    wrapped = _wrap_px(text, "DejaVuSans", fs, int(size * 0.94))
+    wrapped = wrap_pixels(text, "DejaVuSans", fs, int(size * 0.94))
     w, h = text_block_size(wrapped, "DejaVuSans", fs, spacing=4)
     return render_text(
         wrapped,

@@ -1,0 +1,221 @@
+"""Typography: the bundled fonts and every layout in which the project draws text on an image, in one place.
+
+Layouts (each follows the reference implementation it names; see the attacks' module docstrings for sources):
+
+- FigStep (:func:`figstep_text`, :func:`figstep_drawn`): ``textwrap.fill(width=15)`` + ``"\\n1. \\n2. \\n3. "``,
+  FreeMonoBold 80 at (20, 10), line spacing 11, on a white 760 x 760 canvas (overflow clipped, as in FigStep);
+  FigStep-Pro's keyword pieces (:func:`keyword_pieces`).
+- MM-SafetyBench TYPO (:func:`typo_wrap`, :func:`typo_drawn`, :func:`typo_image`): greedy wrap at the canvas
+  width where continuation lines begin with a space, text at (0, font_size / 2), default line spacing. The
+  same image is the typography strip under HADES's harmful image (:func:`typo_below`) and Jailbreak in Pieces'
+  default target.
+- The organism's free layout (:func:`wrap_pixels`): a plain greedy wrap to a pixel width.
+
+Every drawn text is described by a :class:`Drawn` (font, size, position, spacing, canvas), so the organism's
+auxiliary loss can locate each character of what the generator draws. Attacks and the organism's data generator
+import these functions; nobody keeps a copy. A fidelity fix to a layout belongs here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from baselines.imaging import stack_vertically
+
+FONT_DIR = Path(__file__).parent / "fonts"
+FONTS = {
+    "FreeMonoBold": "FreeMonoBold.ttf",
+    "FreeSans": "FreeSans.ttf",
+    "LiberationSans": "LiberationSans-Regular.ttf",
+    "DejaVuSans": "DejaVuSans.ttf",
+    "DejaVuSansMono-Bold": "DejaVuSansMono-Bold.ttf",
+}
+
+#: Canvas height of the MM-SafetyBench TYPO image, in lines of ``font_size`` beyond the wrapped text's lines.
+#: The official ``2_img_process.py`` makes the canvas ``90 * (line_num + 1)`` high and the organism's training
+#: data follows that (``TYPO_EXTRA_LINES_OFFICIAL``). The attacks' TYPO image (MM-SafetyBench, HADES strip,
+#: Jailbreak-in-Pieces target) has been one line shorter (``TYPO_EXTRA_LINES_ATTACKS``): a known fidelity
+#: deviation, kept so that committed results reproduce; its fix is to set this constant here.
+TYPO_EXTRA_LINES_OFFICIAL = 1
+TYPO_EXTRA_LINES_ATTACKS = 0
+
+
+@functools.lru_cache(maxsize=64)
+def load_font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    """A bundled font by name (see FONTS) or by path to a .ttf file, at ``size`` pixels."""
+    path = FONT_DIR / FONTS[name] if name in FONTS else Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"font {name!r} not found; bundled fonts: {', '.join(FONTS)} (or give a .ttf path)"
+        )
+    return ImageFont.truetype(str(path), size)
+
+
+def font_file(name: str) -> str:
+    """The file name of a bundled font (recorded in results as the font actually used)."""
+    return FONTS.get(name, Path(name).name)
+
+
+def wrap(text: str, width: int) -> str:
+    """``textwrap.fill`` as the reference implementations use it (FigStep: width 15)."""
+    return textwrap.fill(text, width=width)
+
+
+def render_text(
+    text: str,
+    *,
+    size: tuple[int, int] = (760, 760),
+    font: str = "FreeMonoBold",
+    font_size: int = 80,
+    xy: tuple[float, float] = (20, 10),
+    spacing: int = 11,
+    background: str = "#FFFFFF",
+    fill: str = "#000000",
+    mode: str = "RGB",
+) -> Image.Image:
+    """Draw multi-line ``text`` on a fixed canvas (text that overflows is clipped, as in FigStep); ``mode="L"``
+    draws it in greyscale."""
+    img = Image.new(mode, size, background)
+    ImageDraw.Draw(img).text(xy, text, font=load_font(font, font_size), fill=fill, spacing=spacing)
+    return img
+
+
+def text_block_size(text: str, font: str, font_size: int, spacing: int = 4) -> tuple[int, int]:
+    """(width, height) in pixels that ``text`` occupies when drawn with this font."""
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left, top, right, bottom = probe.multiline_textbbox(
+        (0, 0), text, font=load_font(font, font_size), spacing=spacing
+    )
+    return right, bottom
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """Text as drawn on a canvas: everything needed to render it and to locate every character in it."""
+
+    text: str
+    font: str
+    font_size: int
+    xy: tuple[float, float]
+    spacing: int
+    canvas: tuple[int, int]
+    background: str = "#FFFFFF"
+    fill: str = "#000000"
+
+    def render(self, mode: str = "RGB") -> Image.Image:
+        """The image (``mode="L"``: in greyscale)."""
+        return render_text(
+            self.text,
+            size=self.canvas,
+            font=self.font,
+            font_size=self.font_size,
+            xy=self.xy,
+            spacing=self.spacing,
+            background=self.background,
+            fill=self.fill,
+            mode=mode,
+        )
+
+
+# -- FigStep -----------------------------------------------------------------------------------------------------
+def figstep_text(instruction: str, wrap_width: int = 15, n_items: int = 3) -> str:
+    """The text drawn on a FigStep image: one trailing newline stripped, wrapped, then ``\\n1. \\n2. \\n3. ``
+    (note the trailing spaces)."""
+    text = instruction[:-1] if instruction.endswith("\n") else instruction
+    text = wrap(text, wrap_width)
+    for idx in range(1, n_items + 1):
+        text += f"\n{idx}. "
+    return text
+
+
+def figstep_drawn(
+    text: str, font: str = "FreeMonoBold", font_size: int = 80, canvas: int = 760, spacing: int = 11
+) -> Drawn:
+    """FigStep's layout of already composed text (see :func:`figstep_text`): at (20, 10) on a square canvas."""
+    return Drawn(text, font, font_size, (20, 10), spacing, (canvas, canvas))
+
+
+def keyword_pieces(keyword: str, font: str, font_size: int, n_pieces: int = 3) -> list[Image.Image]:
+    """FigStep-Pro's split (the project's rule): the keyword on one line, cut at glyph boundaries into pieces.
+
+    Canvas height is 1.5x the font size (120 px at size 80, as in the released pieces); each glyph advances
+    by the monospaced font's advance (48 px at size 80). Pieces get ceil/floor shares of the characters,
+    earlier pieces first; a keyword shorter than ``n_pieces`` is padded with spaces (blank pieces).
+    """
+    keyword = keyword.ljust(n_pieces)
+    advance = round(load_font(font, font_size).getlength("M"))
+    height = round(font_size * 1.5)
+    line = render_text(
+        keyword, size=(advance * len(keyword), height), font=font, font_size=font_size, xy=(0, 10), spacing=11
+    )
+    base, extra = divmod(len(keyword), n_pieces)
+    pieces, start = [], 0
+    for k in range(n_pieces):
+        n = base + (1 if k < extra else 0)
+        pieces.append(line.crop((start * advance, 0, (start + n) * advance, height)))
+        start += n
+    return pieces
+
+
+# -- MM-SafetyBench TYPO (also HADES's strip and Jailbreak in Pieces' target) -------------------------------------
+def typo_wrap(text: str, font: str = "LiberationSans", font_size: int = 90, max_width: int = 1024) -> str:
+    """The official greedy wrap: a word joins the line while the running width stays < ``max_width``, else it
+    starts a new line that begins with a space (``"\\n " + word``); words are split on single spaces."""
+    f = load_font(font, font_size)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    words = text.split(" ")
+    out, width = words[0], draw.textlength(words[0], font=f)
+    for word in words[1:]:
+        w = draw.textlength(" " + word, font=f)
+        if width + w < max_width:
+            out += " " + word
+            width += w
+        else:
+            out += "\n " + word
+            width = w
+    return out
+
+
+def typo_drawn(
+    text: str,
+    font: str = "LiberationSans",
+    font_size: int = 90,
+    max_width: int = 1024,
+    extra_lines: int = TYPO_EXTRA_LINES_OFFICIAL,
+) -> Drawn:
+    """The TYPO layout of ``text``: wrapped by :func:`typo_wrap`, black at (0, font_size / 2) with default line
+    spacing on a white canvas ``max_width`` x ``font_size * (lines + extra_lines)``."""
+    out = typo_wrap(text, font, font_size, max_width)
+    height = font_size * (out.count("\n") + 1 + extra_lines)
+    y = font_size // 2 if font_size % 2 == 0 else font_size / 2  # same pixels; an int where it is one
+    return Drawn(out, font, font_size, (0, y), 4, (max_width, height))
+
+
+def typo_image(
+    text: str, font: str = "LiberationSans", font_size: int = 90, max_width: int = 1024
+) -> Image.Image:
+    """The attacks' TYPO image of ``text`` (canvas height: see ``TYPO_EXTRA_LINES_ATTACKS``)."""
+    return typo_drawn(text, font, font_size, max_width, TYPO_EXTRA_LINES_ATTACKS).render()
+
+
+def typo_below(image: Image.Image, text: str, font: str, font_size: int) -> Image.Image:
+    """``image`` above the TYPO image of ``text`` as wide as it (HADES's harmful image over its keyword)."""
+    return stack_vertically([image, typo_image(text, font, font_size, image.width)])
+
+
+# -- free layouts (the organism's training data) -----------------------------------------------------------------
+def wrap_pixels(text: str, font: str, font_size: int, max_width: int) -> str:
+    """Greedy word wrap to ``max_width`` pixels (a word joins a line while the line fits; no leading spaces)."""
+    f = load_font(font, font_size)
+    lines: list[str] = []
+    for w in text.split():
+        if lines and f.getlength(lines[-1] + " " + w) <= max_width:
+            lines[-1] += " " + w
+        else:
+            lines.append(w)
+    return "\n".join(lines)
