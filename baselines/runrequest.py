@@ -36,8 +36,13 @@ def field_default(model: type[BaseModel], name: str) -> Any:
 
 
 def field_help(model: type[BaseModel], name: str) -> str:
-    """A field's description plus its default, for argparse help."""
-    return f"{model.model_fields[name].description} (default {field_default(model, name)})"
+    """A field's description plus its default (when it has one), for argparse help."""
+    default = field_default(model, name)
+    text = model.model_fields[name].description or ""
+    if default is None or default == []:
+        return text
+    shown = " ".join(map(str, default)) if isinstance(default, list) else default
+    return f"{text} (default {shown})"
 
 
 def default_runs_dir() -> str:
@@ -56,7 +61,8 @@ class RunRequest(StrictParams):
     dataset: str = Field("bundled", description="dataset name, optionally name:path")
     defense: str | None = Field(None, description="defense added as a third condition (attack baselines)")
     attack: str | None = Field(
-        None, description="evaluation attack of a defense baseline (default: the defense's paper's attack)"
+        None,
+        description="evaluation attack of a defense baseline (default: its paper's, see `mllm-safety list defenses`)",
     )
     judges: list[str] = Field(["refusal"], description="judge(s), repeatable")
     limit: int | None = Field(None, description=RunConfig.model_fields["limit"].description)

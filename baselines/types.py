@@ -96,7 +96,11 @@ class GenerationConfig:
 
 @dataclass(frozen=True)
 class Response:
-    """A model's answer to one Sample. ``error`` is set (and ``text`` empty) when generation failed."""
+    """A model's answer to one Sample. ``error`` is set (and ``text`` empty) when generation failed.
+
+    ``latency_s``: seconds the back-end spent on this answer (a batch's time shared out among its answers).
+    The run summary prints it per condition (``mllm-safety run``); it is never written to samples.jsonl or a
+    Result, which stay the same from one run to the next."""
 
     sample_id: str
     text: str

@@ -41,7 +41,7 @@ def test_help_shows_the_defaults(capsys):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default organism)" in text and "(default 8)" in text and "(default 128)" in text
-    assert "(default ['refusal'])" in text
+    assert "judge(s), repeatable (default refusal)" in text and "(default None)" not in text
 
 
 @pytest.mark.parametrize(

@@ -61,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("baseline", help=RunRequest.model_fields["baseline"].description)
     for name in ("model", "base_url", "dataset", "defense", "attack"):
         p.add_argument(f"--{name.replace('_', '-')}", help=field_help(RunRequest, name))
-    p.add_argument("--judge", dest="judges", action="append", help=field_help(RunRequest, "judges"))
+    p.add_argument(
+        "--judge", dest="judges", metavar="JUDGE", action="append", help=field_help(RunRequest, "judges")
+    )
     p.add_argument("--limit", type=int, help=field_help(RunRequest, "limit"))
     p.add_argument("--batch-size", type=int, help=field_help(RunRequest, "batch_size"))
     p.add_argument(
