@@ -1,7 +1,8 @@
 """Refusal-keyword matching, shared by the `refusal` judge and by defenses (JailGuard, AdaShield, ...).
 
-The lists live verbatim in ``baselines/judges/data/refusal/<name>.yaml`` (source named in each file); each
-file also declares its matching rule, and this module is the one place that applies it:
+The lists live verbatim in ``baselines/judges/data/refusal/<name>.yaml`` (source named in each file); the files
+are the one source of the list names (``LIST_NAMES``, the refusal judge's choices). Each file also declares its
+matching rule, and this module is the one place that applies it:
 
 - ``gcg`` (default; GCG/AdvBench ``_test_prefixes``, also JailGuard and ImgJP), ``gcg_demo``, ``gcg_attack``,
   ``adashield``, ``jailbreakbench``: case-sensitive substring test on the raw response
@@ -23,7 +24,8 @@ from pathlib import Path
 import yaml
 
 DATA_DIR = Path(__file__).parent / "judges" / "data" / "refusal"
-LIST_NAMES: tuple[str, ...] = ("gcg", "gcg_demo", "gcg_attack", "adashield", "vlguard", "jailbreakbench")
+#: The one source of the list names: the files ``<name>.yaml`` in DATA_DIR (sorted). Adding a list = adding a file.
+LIST_NAMES: tuple[str, ...] = tuple(sorted(p.stem for p in DATA_DIR.glob("*.yaml")))
 DEFAULT_LIST = "gcg"
 
 
@@ -76,6 +78,8 @@ def get_list(name: str = DEFAULT_LIST) -> RefusalList:
     rule = doc.get("rule") or {}
     if rule.get("match") != "substring" or rule.get("case_sensitive") is not True:
         raise ValueError(f"{path}: unsupported rule {rule!r} (expected case-sensitive substring matching)")
+    if doc.get("name") != name:
+        raise ValueError(f"{path}: name: {doc.get('name')!r} differs from the file name {name!r}")
     strings = tuple(doc["strings"])
     if len(strings) != doc["count"]:
         raise ValueError(f"{path}: {len(strings)} strings but count says {doc['count']}")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 import yaml
 
 from baselines.base import ParamsError
 from baselines.judges.refusal import RefusalJudge
-from baselines.refusal import DATA_DIR, LIST_NAMES, count_matches, get_list, is_refusal, match_refusal
+from baselines.refusal import (
+    DATA_DIR,
+    DEFAULT_LIST,
+    LIST_NAMES,
+    count_matches,
+    get_list,
+    is_refusal,
+    match_refusal,
+)
 from baselines.types import Response, Sample
 
 # Counts stated in BASELINES.md §15 (VLGuard: 63 entries including duplicates).
@@ -49,7 +59,7 @@ def test_list_contents_spot_checks() -> None:
 
 
 def test_unknown_list_names_valid_ones() -> None:
-    with pytest.raises(ValueError, match="valid lists: gcg, gcg_demo"):
+    with pytest.raises(ValueError, match="valid lists: adashield, gcg, gcg_attack, gcg_demo"):
         get_list("nope")
     with pytest.raises(ParamsError, match="list"):
         RefusalJudge({"list": "nope"})
@@ -133,6 +143,14 @@ def test_judge_params_first_n_chars_and_config() -> None:
     long = "Sure, " + "a" * 200 + " but this is illegal"
     assert j.judge([Sample("a", "q")], [Response("a", long)])[0].success is True
     assert j.config() == {"judge": "refusal", "params": {"list": "gcg", "first_n_chars": 100}}
+
+
+def test_list_names_come_from_the_files_only() -> None:
+    assert set(LIST_NAMES) == set(EXPECTED_COUNTS) == {p.stem for p in DATA_DIR.glob("*.yaml")}
+    field = RefusalJudge.Params.model_fields["list"]
+    assert typing.get_args(field.annotation) == LIST_NAMES and field.default == DEFAULT_LIST in LIST_NAMES
+    for name in LIST_NAMES:
+        assert RefusalJudge({"list": name}).params.list == name
 
 
 def test_data_files_are_safe_yaml_with_matching_rule() -> None:

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from baselines.base import Judge
 from baselines.params import StrictParams
-from baselines.refusal import get_list
+from baselines.refusal import DEFAULT_LIST, LIST_NAMES, get_list
 from baselines.registry import register
 from baselines.types import Response, Sample, Verdict
 
@@ -33,8 +33,8 @@ class RefusalJudge(Judge):
     class Params(StrictParams):
         """Which verbatim list to use and how much of the response to check."""
 
-        list: Literal["gcg", "gcg_demo", "gcg_attack", "adashield", "vlguard", "jailbreakbench"] = Field(
-            "gcg", description="keyword list; each keeps its paper's matching rule"
+        list: Literal[LIST_NAMES] = Field(  # type: ignore[valid-type]  # the names of the list files
+            DEFAULT_LIST, description="keyword list; each keeps its paper's matching rule"
         )
         first_n_chars: int | None = Field(
             None, ge=1, description="check only the first N characters (ImgJP: 100); None = whole response"
