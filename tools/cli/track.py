@@ -36,6 +36,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     track.add_argument("--root", type=Path, default=None, help=ROOT_HELP)
     track.set_defaults(func=cmd_track)
 
+    imp = subparsers.add_parser(
+        "import-list",
+        help="add new papers from a curated list (markdown tables or a reviewed candidate .json); "
+        "prints a pull-request body",
+    )
+    imp.add_argument("path", type=Path, help="a list's .md file, or a reviewed candidate list .json")
+    imp.add_argument("--list", dest="list_name", default=None, help="owner/repo the .md file comes from")
+    imp.add_argument("--commit", default=None, help="the list's commit the file was read at")
+    imp.add_argument("--write", action="store_true", help="write the new papers into the catalog")
+    imp.add_argument("--pr-body", type=Path, default=None, help="also write the pull-request body here")
+    imp.add_argument("--root", type=Path, default=None, help=ROOT_HELP)
+    imp.set_defaults(func=cmd_import_list)
+
+    fill = subparsers.add_parser(
+        "fill-metadata",
+        help="fill missing authors, abstracts, dates, titles from local arXiv API records, with their source",
+    )
+    fill.add_argument("records", type=Path, nargs="+", help=".json/.jsonl arXiv API records or .md digests")
+    fill.add_argument(
+        "--source", default=None, help="source label, e.g. arxiv-api-mirror:<owner>/<repo>/<path>@<commit>"
+    )
+    fill.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    fill.add_argument("--root", type=Path, default=None, help=ROOT_HELP)
+    fill.set_defaults(func=cmd_fill_metadata)
+
     links = subparsers.add_parser(
         "links",
         help="check every URL of the catalog (exit 1 on dead links; permanent redirects are warnings)",
@@ -126,3 +151,39 @@ def cmd_links(args: argparse.Namespace) -> int:
         f"{moved} permanently redirected"
     )
     return 1 if report.dead else 0
+
+
+def cmd_import_list(args: argparse.Namespace) -> int:
+    """`catalog import-list`: new papers from a curated list, a PR body, optionally written."""
+    from tools.catalog.model import default_root
+    from tools.catalog.store import load_catalog
+    from tools.track.listimport import import_path, write_papers
+    from tools.track.tracker import render_pr_body
+
+    root = args.root or default_root()
+    try:
+        result = import_path(args.path, load_catalog(root, check=False), args.list_name, args.commit)
+    except (OSError, ValueError) as e:
+        return _err(str(e), 2)
+    body = render_pr_body(None, [result])
+    if args.pr_body:
+        args.pr_body.parent.mkdir(parents=True, exist_ok=True)
+        args.pr_body.write_text(body, encoding="utf-8")
+    if args.write:
+        write_papers(result.papers, root)
+    print(body)
+    return 0
+
+
+def cmd_fill_metadata(args: argparse.Namespace) -> int:
+    """`catalog fill-metadata`: fill missing fields from local arXiv API records."""
+    from tools.catalog.model import default_root
+    from tools.track.metadata import fill_files, summary
+
+    try:
+        root = args.root or default_root()
+        report, written = fill_files(args.records, root, source=args.source, dry_run=args.dry_run)
+    except ValueError as e:
+        return _err(str(e), 2)
+    print(summary(report, len(written)))
+    return 0

@@ -66,6 +66,7 @@ class Candidate:
     reasons: list[str] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)
     category: str = ""
+    facets: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -225,7 +226,8 @@ def run_track(
         if cand.score < config.min_score:
             counts["below min_score"] += 1
             continue
-        cand.category = suggest(entry.title, entry.abstract, catalog.vocab).category
+        sugg = suggest(entry.title, entry.abstract, catalog.vocab)
+        cand.category, cand.facets = sugg.category, sugg.facets
         kept.append(cand)
     kept.sort(key=lambda c: (-c.score, c.entry.published, c.entry.arxiv_id))
     counts["unique"] = len(found)
@@ -273,10 +275,90 @@ def render_report(result: TrackResult) -> str:
 
 
 def write_report(result: TrackResult, out: Path) -> Path:
-    """Write ``<out>/candidates-<today>.md`` atomically; returns its path."""
+    """Write ``<out>/candidates-<today>.md`` and the pull-request body ``<out>/pr-body.md``; returns the first."""
     path = out / f"candidates-{result.today}.md"
     atomic_write_text(path, render_report(result))
+    atomic_write_text(out / PR_BODY, render_pr_body(result, []))
     return path
+
+
+PR_BODY = "pr-body.md"
+
+
+def _facet_text(category: str, facets: dict[str, dict]) -> str:
+    """'attack (threat_model: black-box; techniques: typographic)' for a table cell."""
+    parts = []
+    for block, values in facets.items():
+        inner = "; ".join(
+            f"{k}: {', '.join(v) if isinstance(v, list) else v}"
+            for k, v in values.items()
+            if v not in (None, [])
+        )
+        parts.append(f"{block} ({inner})" if inner else block)
+    return _cell(category + (" — " + "; ".join(parts) if parts else ""))
+
+
+def render_pr_body(track: TrackResult | None, imports: list) -> str:
+    """A reviewable pull-request body: the new candidates of a tracker run and of list imports, each with
+    its sources and the suggested category and facets, and what the reviewer has to do.
+
+    ``imports`` are :class:`tools.track.listimport.ImportResult` objects (their ``papers`` are not yet reviewed).
+    """
+    n_track = len(track.candidates) if track else 0
+    n_import = sum(len(r.papers) for r in imports)
+    lines = [
+        f"## New candidate papers: {n_track + n_import}",
+        "",
+        "Every candidate's category and facets were **suggested by keyword rules** (`suggested: true`); "
+        "nothing here is reviewed. For each paper you keep: read the abstract, correct category and facets, "
+        "delete `suggested: true`, and check `verified` (arXiv id <-> title) for imported ones. "
+        "Close the pull request to drop the whole batch.",
+        "",
+    ]
+    if track:
+        lines += [
+            f"### arXiv search ({track.since} to {track.today}): {n_track}",
+            "",
+            "Source: the arXiv API, queries in `catalog/vocab/tracking.yaml`. "
+            "Add one with `mllm-safety catalog add <arXiv id>`.",
+            "",
+            "| # | paper | first version | score | suggested category and facets | why |",
+            "|---|---|---|---|---|---|",
+        ]
+        for i, cand in enumerate(track.candidates, 1):
+            e = cand.entry
+            lines.append(
+                f"| {i} | [{_cell(e.title)}]({e.abs_url}) (arXiv:{e.arxiv_id}) | {e.published} | {cand.score:.2f} "
+                f"| {_facet_text(cand.category, cand.facets)} | {_cell('; '.join(cand.reasons))} |"
+            )
+        if not track.candidates:
+            lines.append("| – | no new candidates | | | | |")
+        lines.append("")
+    for res in imports:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(res.skipped.items())) or "none"
+        lines += [
+            f"### Curated list `{res.source}`: {len(res.papers)}",
+            "",
+            f"{res.rows} rows read; left out: {skipped}.",
+            "",
+            "| # | paper | id | date | sources | verified | suggested category and facets |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for i, p in enumerate(res.papers, 1):
+            facets = {
+                b: v.model_dump(exclude_defaults=True)
+                for b in ("attack", "defense", "evaluation")
+                if (v := getattr(p, b)) is not None
+            }
+            link = p.links.paper or (f"https://arxiv.org/abs/{p.arxiv}" if p.arxiv else "")
+            lines.append(
+                f"| {i} | [{_cell(p.title)}]({link}) | `{p.id}` | {p.date} | {_cell(', '.join(p.sources))} "
+                f"| {'yes' if p.verified else 'no'} | {_facet_text(p.category, facets)} |"
+            )
+        if not res.papers:
+            lines.append("| – | no new candidates | | | | | |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def write_stubs(result: TrackResult, catalog: Catalog, n: int, out: Path) -> list[Path]:
