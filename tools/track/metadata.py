@@ -112,6 +112,44 @@ def digest_records(text: str, source: str) -> Iterator[ArxivRecord]:
         )
 
 
+FEED_ROW = re.compile(
+    r"^\|\s*(?P<date>\d{4}-\d{2}-\d{2})\s*\|\s*\[(?P<title>.+?)\]\((?P<url>https?://arxiv\.org/abs/[^)\s]+)\)\s*\|"
+    r"(?P<authors>[^|]*)\|(?P<abstract>.*)\|\s*$",
+    re.MULTILINE,
+)
+
+
+def feed_records(text: str, source: str) -> Iterator[ArxivRecord]:
+    """Rows of an auto-generated arXiv feed table ``| published | [title](abs url) | authors | abstract |``.
+
+    The date column is the API's ``published`` (first version); authors cut to two with 'et al.' are kept
+    as given and flagged by :func:`partial_authors`.
+    """
+    for m in FEED_ROW.finditer(text):
+        found = _arxiv_id(m.group("url"))
+        if not found:
+            continue
+        abstract = _clean(m.group("abstract"))
+        yield ArxivRecord(
+            arxiv=found[0],
+            version=found[1],
+            title=_clean(m.group("title")),
+            authors=tuple(_clean(a) for a in m.group("authors").split(",") if _clean(a)),
+            abstract=abstract or None,
+            first_date=m.group("date"),
+            primary_category=None,
+            source=source,
+        )
+
+
+def partial_authors(authors: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """Authors without a trailing 'et al.' and whether it was there (the list is then partial)."""
+    if authors and re.search(r"\s+et al\.?$", authors[-1]):
+        last = re.sub(r"\s+et al\.?$", "", authors[-1]).strip()
+        return (*authors[:-1], *([last] if last else [])), True
+    return authors, False
+
+
 def read_records(path: Path, source: str | None = None) -> list[ArxivRecord]:
     """Records of one local file (``.json``, ``.jsonl`` or ``.md``); ``source`` labels them (``{file}`` = name).
 
@@ -121,7 +159,7 @@ def read_records(path: Path, source: str | None = None) -> list[ArxivRecord]:
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".md":
         _check_label(label, path)
-        return list(digest_records(text, label))
+        return [*digest_records(text, label), *feed_records(text, label)]
     if path.suffix == ".jsonl":
         objs = [json.loads(line) for line in text.splitlines() if line.strip()]
     else:
@@ -152,6 +190,13 @@ class Merged:
     category: tuple[str, str] | None = None
 
 
+def _better(new: ArxivRecord, old: ArxivRecord) -> bool:
+    """Of two records of the same version: the one with an abstract, then the one with all authors."""
+    if bool(new.abstract) != bool(old.abstract):
+        return bool(new.abstract)
+    return partial_authors(old.authors)[1] and not partial_authors(new.authors)[1]
+
+
 def merge(records: Iterable[ArxivRecord]) -> dict[str, Merged]:
     """Records grouped by arXiv id; the record with the highest version wins for title/authors/abstract."""
     out: dict[str, Merged] = {}
@@ -160,7 +205,7 @@ def merge(records: Iterable[ArxivRecord]) -> dict[str, Merged]:
         if cur is None:
             cur = out[rec.arxiv] = Merged(rec)
         elif (rec.version or 0) > (cur.latest.version or 0) or (
-            (rec.version or 0) == (cur.latest.version or 0) and rec.abstract and not cur.latest.abstract
+            (rec.version or 0) == (cur.latest.version or 0) and _better(rec, cur.latest)
         ):
             cur.latest = rec
         cur.titles.add(rec.title)
@@ -202,10 +247,15 @@ def fill_paper(paper: Paper, merged: Merged, report: FillReport) -> Paper:
     if rec.title != paper.title and (rec.version or 0) >= 1:
         data["title"], fs["title"] = rec.title, rec.source
         report.add("title", paper.id)
-    replace_authors = not paper.authors or paper.authors_status != "complete" or fs.get("authors") == "manual"
-    if rec.authors and replace_authors and list(rec.authors) != paper.authors:
-        data["authors"], fs["authors"] = list(rec.authors), rec.source
+    authors, partial = partial_authors(rec.authors)
+    replace_authors = not paper.authors or (
+        not partial and (paper.authors_status != "complete" or fs.get("authors") == "manual")
+    )
+    if authors and replace_authors and list(authors) != paper.authors:
+        data["authors"], fs["authors"] = list(authors), rec.source
         data.pop("authors_status", None)
+        if partial:
+            data["authors_status"] = "partial"
         report.add("authors", paper.id)
     if rec.abstract and not paper.abstract:
         data["abstract"], fs["abstract"] = rec.abstract, rec.source
