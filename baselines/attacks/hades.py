@@ -119,6 +119,7 @@ class Hades(Attack):
     paper_id = "2024-li-hades"
     summary = "Keyword typography + harmful image + white-box adversarial noise strip (LLaVA-1.5 recipe)."
     needs_white_box = True
+    contract_params = {"steps": 1}  # tests/test_contracts.py: cheap offline run
 
     class Params(StrictParams):
         """HADES parameters (defaults from the official code)."""

@@ -72,6 +72,7 @@ class ImgJP(Attack):
         "Universal image (imgJP) by L-inf PGD over a set of behaviours' affirmative targets (white-box)."
     )
     needs_white_box = True
+    contract_params = {"steps": 1, "train_num": 2}  # tests/test_contracts.py: cheap offline run
 
     class Params(StrictParams):
         """ImgJP parameters (defaults from the official code)."""

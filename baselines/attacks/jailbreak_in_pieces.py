@@ -84,6 +84,7 @@ class JailbreakInPieces(Attack):
         "Embedding-space attack: an image whose vision embedding matches a harmful target image (white-box)."
     )
     needs_white_box = True
+    contract_params = {"steps": 2}  # tests/test_contracts.py: cheap offline run
 
     class Params(StrictParams):
         """Jailbreak-in-Pieces parameters (defaults from the official code)."""

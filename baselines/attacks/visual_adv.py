@@ -84,6 +84,7 @@ class VisualAdv(Attack):
     paper_id = "2023-qi-visual-adversarial-examples"
     summary = "Universal adversarial image by L-inf PGD toward a target corpus (white-box), + each request."
     needs_white_box = True
+    contract_params = {"steps": 2, "batch_size": 2}  # tests/test_contracts.py: cheap offline run
 
     class Params(StrictParams):
         """Qi et al. parameters (defaults from the official code)."""
