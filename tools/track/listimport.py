@@ -257,7 +257,8 @@ def import_markdown(path: Path, catalog: Catalog, list_name: str, commit: str | 
             "notes": f"Imported from {where} line {row.line}"
             + (f" (list labels: {labels})." if labels else "."),
         }
-        paper = _new_paper(data, catalog, taken)
+        # the list's keywords stand in for the abstract the suggester would read
+        paper = _new_paper(data, catalog, taken, abstract=row.keywords)
         taken[paper.id] = paper
         result.papers.append(paper)
     return result
