@@ -156,6 +156,9 @@ def main() -> None:
         f"  of which judges {s['judge_s']:.3f} s; FigStep rendering + image hashing took {s['attack_s']:.3f} s "
         "in the background worker (overlapped with generate)"
     )
+    from tools.cli.report import format_generation
+
+    print(format_generation(out.conditions).strip(), "(back-end latency per answer, as the run summary shows)")
 
 
 if __name__ == "__main__":
