@@ -158,7 +158,9 @@ def main() -> None:
     )
     from tools.cli.report import format_generation
 
-    print(format_generation(out.conditions).strip(), "(back-end latency per answer, as the run summary shows)")
+    print(
+        format_generation(out.conditions).strip(), "(back-end latency per answer, as the run summary shows)"
+    )
 
 
 if __name__ == "__main__":
