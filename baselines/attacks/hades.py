@@ -10,8 +10,9 @@ Three stages (BASELINES.md §4, official code RUCAIBox/HADES @ 61bf7dfa):
    "behavior", and the instruction is the sample's request.
 2. Image side: a harmful image (``image``: a file used for every sample, or a folder of ``<sample id>.png/.jpg``;
    the paper's are PixArt-alpha pictures refined by an LLM loop, §4.3, which needs API models and is not rerun
-   here) above the keyword's typography (``baselines.typography.typo_below``: MM-SafetyBench layout; HADES's own font is unpublished). Without
-   ``image``, a generated **neutral stand-in** picture is used and ``meta["image_source"]`` says so.
+   here) above the keyword's typography (``baselines.typography.typo_below``: MM-SafetyBench layout; HADES's
+   own font is unpublished). Without ``image``, a generated **neutral stand-in** picture is used and
+   ``meta["image_source"]`` says so.
 3. White-box stage (§4.4): a white strip of height H//3 is put above the image (so after resizing it is the top
    quarter), and the top quarter rows of the model-resolution image are replaced by noise from U(0, 1) that
    is optimised by signed-gradient descent (alpha = 1/255, no eps bound, values clipped to [0, 1]) toward one of
