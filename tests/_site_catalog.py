@@ -104,7 +104,6 @@ def papers(malicious: bool) -> list[dict[str, Any]]:
         out[0]["evaluated_on"] = ["safebench"]
         out[0]["verified"] = True
         out[0]["verified_by"] = ["arxiv-api"]
-        out[4]["authors_status"] = "unknown"
     if malicious:
         out.append(
             {
@@ -118,7 +117,9 @@ def papers(malicious: bool) -> list[dict[str, Any]]:
                 "notes": "<iframe src=http://evil.invalid></iframe>",
             }
         )
-    for p in out:  # the schema asks where each metadata field came from
+    for p in out:  # the schema asks where each metadata field came from, and says when authors are unknown
+        if "authors_status" in Paper.model_fields and not p.get("authors"):
+            p["authors_status"] = "unknown"
         if SOURCE_FIELDS:
             p["field_sources"] = {f: "manual" for f in SOURCE_FIELDS if p.get(f)}
     return out

@@ -155,14 +155,18 @@ def test_results_page_labels_instrument_and_draws_chart(site: dict[str, str]) ->
     assert "model organism" in html and "smoke-test model" in html and "Test-instrument numbers" in html
     # the labels sit under the model's name (no separate column to clip on narrow screens)
     assert "<th>Labels</th>" not in html
-    assert re.search(r'<tr class="atlas-result[^"]*"><td data-label="Model">[^<]+<br><span class="atlas-badge', html)
+    assert re.search(
+        r'<tr class="atlas-result[^"]*"><td data-label="Model">[^<]+<br><span class="atlas-badge', html
+    )
     assert html.count("<svg") == 2 and "refusal" in html  # one chart per result file
     assert "samples.jsonl" not in html  # only metrics are published
 
 
 def test_results_index_summarises_every_result(site: dict[str, str]) -> None:
     html = _html(site["results/index.md"]).split('id="files"')[1]
-    row = [r for r in html.split('<tr class="atlas-result')[1:] if "figstep</code>" in r][0]
+    row = [r for r in html.split('<tr class="atlas-result')[1:] if "figstep</code>" in r and "organism" in r][
+        0
+    ]
     assert "figstep</code>" in row and ">FigStep</a>" in row  # the paper by its short name, linked
     assert "text-only: " in row and "figstep: 60.0%" in row  # the fixture's FigStep ASR, per condition
     assert "model organism" in row or "smoke-test model" in row

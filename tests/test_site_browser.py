@@ -118,25 +118,126 @@ def test_home_page_loads_without_console_errors(browser: object, real: str) -> N
     assert problems == []
 
 
-def test_attack_table_has_every_attack_paper_and_filters(browser: object, real: str) -> None:
+def test_explorer_filters_shares_and_clears(browser: object, real: str) -> None:
     from tools.catalog.store import load_catalog
 
-    papers = load_catalog(check=False).papers.values()
+    papers = list(load_catalog(check=False).papers.values())
     n_attack = sum(1 for p in papers if p.category == "attack" or "attack" in p.also)
+    n_both = sum(
+        1 for p in papers if (p.category == "attack" or "attack" in p.also) and "llava-1.5-7b" in p.models
+    )
     page, problems = new_page(browser)
-    page.goto(real + "papers/attack/")
-    rows = page.locator("#papers-attack tbody tr")
-    assert rows.count() == n_attack > 0
-    page.fill(".atlas-filter-input", "FigStep")
-    visible = page.locator("#papers-attack tbody tr:not([hidden])")
-    assert 1 <= visible.count() < n_attack
-    assert "FigStep" in visible.first.inner_text()
-    assert page.locator(".atlas-count").inner_text().startswith(f"{visible.count()} of {n_attack}")
-    page.fill(".atlas-filter-input", "")
-    page.click("#papers-attack thead th:nth-child(2)")  # sort by date, ascending
-    dates = page.locator("#papers-attack tbody tr td:nth-child(2)").all_inner_texts()
-    assert dates == sorted(dates)
+    page.goto(real + "papers/")
+    rows = page.locator("#papers-all tbody tr")
+    assert rows.count() == len(papers) > 300
+    page.check("input[name=category][value=attack]")
+    shown = page.locator("#papers-all tbody tr:not([hidden])")
+    assert shown.count() == n_attack
+    assert "category=attack" in page.url
+    # the count beside a model value is what ticking it would show, given the category filter
+    label = page.locator("label:has(input[name=model][value='llava-1.5-7b'])")
+    assert label.locator("[data-n]").text_content() == str(n_both)
+    page.locator("details[data-facet=model] > summary").press("Enter")  # keyboard: open the facet
+    label.locator("input").press("Space")  # keyboard: tick with the space bar
+    assert shown.count() == n_both > 0
+    shared = page.url
+    assert "model=llava-1.5-7b" in shared
+    # the shared URL reopens the same view
+    other, problems2 = new_page(browser)
+    other.goto(shared)
+    assert other.locator("#papers-all tbody tr:not([hidden])").count() == n_both
+    assert other.locator("input[name=model][value='llava-1.5-7b']").is_checked()
+    # text filter: a model's name finds its papers even when it is not among the first three shown
+    other.fill("#atlas-q", "FigStep")
+    assert 1 <= other.locator("#papers-all tbody tr:not([hidden])").count() <= n_both
+    assert "q=FigStep" in other.url
+    other.click(".atlas-clear")
+    assert other.locator("#papers-all tbody tr:not([hidden])").count() == len(papers)
+    assert "?" not in other.url and other.locator("form.atlas-facets input:checked").count() == 0
+    assert problems == [] and problems2 == []
+
+
+def test_explorer_without_javascript_is_a_sorted_list(browser: object, real: str) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(real + "papers/?category=defense")
+    assert page.locator("form.atlas-facets").is_hidden()
+    dates = page.locator("#papers-all tbody tr td:nth-child(2)").all_inner_texts()
+    assert len(dates) > 300 and dates == sorted(dates, reverse=True)
+    context.close()
+
+
+def test_downloads_and_feed(browser: object, real: str, real_site: Path) -> None:
+    import csv
+    import io
+    import json
+    import xml.etree.ElementTree as ET
+
+    from tools.catalog.store import load_catalog
+
+    papers = load_catalog(check=False).papers
+    page, problems = new_page(browser)
+    page.goto(real + "downloads/")
+    hrefs = page.locator("#downloads a[download]").evaluate_all("els => els.map(e => e.href)")
+    assert len(hrefs) == 4
+    got = {h.rsplit("/", 1)[-1]: page.request.get(h) for h in hrefs}
+    assert all(r.ok for r in got.values())
+    data = json.loads(got["catalog.json"].text())
+    assert sorted(p["id"] for p in data) == sorted(papers)
+    rows = list(csv.DictReader(io.StringIO(got["catalog.csv"].text())))
+    assert len(rows) == len(papers) and rows[0]["id"] in papers
+    assert got["catalog.bib"].text().count("\n@") + 1 == len(papers)
+    assert json.loads(got["paper.schema.json"].text())["$schema"].startswith("https://json-schema.org/")
+    # the feed: well-formed Atom, linked from every page, entries pointing at existing paper pages
+    feed_href = page.locator("link[rel=alternate][type='application/atom+xml']").get_attribute("href")
+    feed = page.request.get(real + "downloads/" + feed_href if not feed_href.startswith("/") else feed_href)
+    assert feed.ok
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    root = ET.fromstring(feed.text())
+    assert root.tag == "{http://www.w3.org/2005/Atom}feed"
+    for tag in ("a:id", "a:title", "a:updated", "a:author/a:name"):
+        assert root.find(tag, ns) is not None, tag
+    entries = root.findall("a:entry", ns)
+    assert 0 < len(entries) <= 50
+    stamp = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+    for e in entries:
+        assert e.find("a:title", ns).text and stamp.match(e.find("a:updated", ns).text)
+        url = e.find("a:link", ns).get("href")
+        path = url.split("/papers/", 1)[1]
+        assert (real_site / "papers" / path / "index.html").is_file(), url
+    updated = [e.find("a:updated", ns).text for e in entries]
+    assert updated == sorted(updated, reverse=True)
+    # every page says when the catalog last changed
+    assert re.search(r"Catalog last updated \d{4}-\d{2}-\d{2}", page.locator(".atlas-footer").inner_text())
     assert problems == []
+
+
+SAMPLE = ["", "papers/", "results/", "results/figstep/", "judges/", "baselines/", "downloads/", "timeline/",
+          "papers/attack/", "glossary/"]  # fmt: skip
+
+
+def test_phone_width_has_no_horizontal_overflow(browser: object, real: str, real_site: Path) -> None:
+    paper_pages = sorted(p.parent.name for p in (real_site / "papers").glob("2*/index.html"))
+    sample = SAMPLE + [f"papers/{p}/" for p in paper_pages[:: max(1, len(paper_pages) // 30)]]
+    sample.append("papers/2023-gong-figstep/")
+    page = browser.new_page(viewport={"width": 390, "height": 800})
+    wide = []
+    for path in sample:
+        page.goto(real + path)
+        page.wait_for_load_state("load")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        # tables must fit too, not only scroll inside their box
+        clipped = page.evaluate(
+            "Array.from(document.querySelectorAll('.atlas-scroll')).filter(e => e.scrollWidth > e.clientWidth + 1).length"
+        )
+        # one-word identifiers in tables break only where allowed (<wbr>), never inside the word
+        split = page.evaluate(
+            "Array.from(document.querySelectorAll('table code')).filter(c => !/\\s/.test(c.textContent) && "
+            "!c.querySelector('wbr') && c.getClientRects().length > 1).map(c => c.textContent)"
+        )
+        if width > 390 or clipped or split:
+            wide.append((path, width, clipped, split))
+    assert len(sample) > 35 and wide == []
 
 
 def test_search_finds_figstep_and_its_page_shows_bibtex_and_results(browser: object, real: str) -> None:
@@ -163,7 +264,7 @@ def test_malicious_title_shows_as_text_and_runs_no_script(browser: object, evil_
     base, srv = serve(evil_site)
     try:
         page, problems = new_page(browser)
-        for path in ("papers/2024-evil-title/", "papers/attack/", "", "timeline/"):
+        for path in ("papers/2024-evil-title/", "papers/attack/", "", "timeline/", "papers/", "downloads/"):
             page.goto(base + path)
             page.wait_for_load_state("load")
             assert page.locator("img[src='x'], img[src*='evil'], iframe").count() == 0, path
@@ -214,3 +315,48 @@ def test_no_broken_internal_links(real_site: Path, evil_site: Path) -> None:
     assert len(list(real_site.rglob("*.html"))) > 300
     assert broken_links(real_site) == []
     assert broken_links(evil_site) == []
+
+
+class _Ids(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("id", "name") and value:
+                self.ids.add(value)
+
+
+def broken_anchors(site: Path) -> list[str]:
+    """Links with a #fragment (to this page or another) whose target page has no element with that id."""
+    ids: dict[Path, set[str]] = {}
+
+    def ids_of(path: Path) -> set[str]:
+        if path not in ids:
+            parser = _Ids()
+            parser.feed(path.read_text(encoding="utf-8"))
+            ids[path] = parser.ids
+        return ids[path]
+
+    broken = []
+    for html_file in site.rglob("*.html"):
+        if html_file.name == "404.html":
+            continue
+        parser = _Links()
+        parser.feed(html_file.read_text(encoding="utf-8"))
+        for link in parser.links:
+            parts = urlsplit(link)
+            if parts.scheme or parts.netloc or not parts.fragment:
+                continue
+            target = (html_file.parent / unquote(parts.path)).resolve() if parts.path else html_file
+            if target.is_dir():
+                target = target / "index.html"
+            if target.suffix == ".html" and target.exists() and unquote(parts.fragment) not in ids_of(target):
+                broken.append(f"{html_file.relative_to(site)} -> {link}")
+    return broken
+
+
+def test_no_broken_in_page_anchors(real_site: Path, evil_site: Path) -> None:
+    assert broken_anchors(real_site) == []
+    assert broken_anchors(evil_site) == []

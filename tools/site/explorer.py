@@ -136,9 +136,13 @@ def render_explorer(ctx: Ctx) -> str:
             f'<a href="{href(page, BASELINES_PAGE, ctx.baseline_anchor(b))}"><code>{esc(b)}</code></a>'
             for b in p.baseline
         )
-        models = ", ".join(esc(ctx.term_name("models", m)) for m in p.models[:4])
-        if len(p.models) > 4:
-            models += f" +{len(p.models) - 4}"
+        names = [esc(ctx.term_name("models", m)) for m in p.models]
+        models = ", ".join(names[:3])
+        if len(names) > 3:  # the rest one click away (and in the text the filter box searches)
+            models += (
+                f'<details class="atlas-more"><summary>+{len(names) - 3} more</summary>'
+                f"{', '.join(names[3:])}</details>"
+            )
         code = ext_link(p.links.code, "code") if safe_url(p.links.code) else ""
         cats = " ".join(
             f'<span class="atlas-badge atlas-cat-{esc(c)}">{esc(c)}</span>' for c in [p.category, *p.also]

@@ -138,7 +138,7 @@ def render_judges_page(ctx: Ctx) -> str:
     """judges.md: a summary table of the registered judges, then one section per judge."""
     page = JUDGES_PAGE
     judges = [b for b in ctx.baselines if b.kind == "judge"]
-    out = [front_matter("Judges", hide=("navigation",)), "# Judges\n"]
+    out = [front_matter("Judges"), "# Judges\n"]
     out.append(
         "<p>A judge decides whether a model's answer counts as a successful attack (and, where it can, whether "
         "the model refused). Every attack success rate on this site is a judge's verdict, so it is only as "

@@ -17,6 +17,7 @@ from tools.site.ctx import (
 from tools.site.explorer import explorer_link
 from tools.site.util import (
     CATEGORY_TITLES,
+    breakable_path,
     chips,
     esc,
     esc_paragraphs,
@@ -92,9 +93,14 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
     sources = getattr(p, "field_sources", None)
     src = {k: v for k, v in (sources.model_dump() if sources is not None else {}).items() if v}
     if src:
-        rows.append(("Field sources", "; ".join(f"{esc(k)}: <code>{esc(v)}</code>" for k, v in src.items())))
+        rows.append(
+            (
+                "Field sources",
+                "<br>".join(f"{esc(k)}: <code>{breakable_path(v)}</code>" for k, v in src.items()),
+            )
+        )
     if p.sources:
-        rows.append(("Found in", ", ".join(esc(s) for s in p.sources)))
+        rows.append(("Found in", ", ".join(breakable_path(s) for s in p.sources)))
     if p.suggested:
         rows.append(
             ("Facets", '<span class="atlas-badge atlas-badge--warn">suggested by a tool, unchecked</span>')

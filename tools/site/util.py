@@ -160,3 +160,9 @@ def href(from_page: str, to_page: str, anchor: str = "") -> str:
     parts = [".."] * (len(src) - i) + dst[i:]
     out = "/".join(parts) + "/" if parts else "./"
     return out + (f"#{anchor}" if anchor else "")
+
+
+def breakable_path(value: object) -> str:
+    """Untrusted path-like text (``arxiv-digest:owner/repo/README.md@bf0d467``) escaped, with a line-break
+    opportunity after each ``/``, ``:`` and before ``@``, so it wraps on a phone without splitting words."""
+    return esc(value).replace("/", "/<wbr>").replace(":", ":<wbr>").replace("@", "<wbr>@")
