@@ -103,7 +103,10 @@ def test_defense_eval_attack_is_run_config_with_paper_default():
     assert forced.attack.name == "figstep" and [c.attack for c in forced.conditions] == ["figstep"] * 2
     assert build_run_config("ecso", attack="mmsafetybench").conditions[0].name == "mmsafetybench"
     # AdaShield-A trains on the evaluation attack unless told otherwise, and the config says so
-    assert build_run_config("adashield_a", attack="mmsafetybench").defense.params["train_attack"] == "mmsafetybench"
+    assert (
+        build_run_config("adashield_a", attack="mmsafetybench").defense.params["train_attack"]
+        == "mmsafetybench"
+    )
     assert build_run_config("adashield_a").defense.params["train_attack"] == "figstep"
     with pytest.raises(RunConfigError, match="chosen with --attack"):
         build_run_config("ecso", sets=["attack=visual_adv"])
@@ -125,7 +128,7 @@ def test_old_config_with_attack_in_defense_params_is_migrated():
     assert attack_run["defense"]["params"]["train_attack"] is None
     attack_run["defense"]["params"]["attack"] = "figstep"
     assert RunConfig.model_validate(attack_run).defense.params["train_attack"] is None
-    attack_run["defense"]["params"]["attack"] = "mmsafetybench"  # --set defense.attack=mmsafetybench trained on it
+    attack_run["defense"]["params"]["attack"] = "mmsafetybench"  # (--set defense.attack=...) trained on it
     assert RunConfig.model_validate(attack_run).defense.params["train_attack"] == "mmsafetybench"
 
 
