@@ -3,6 +3,10 @@
 Errors a person can cause (unknown names, bad --set, bad --shard, missing data, unreachable endpoint) print
 one line and exit 2. Ctrl-C keeps the records written so far (rerun the same command to resume) and never
 writes a catalog file.
+
+Commands only (parse, call, print): the run's choices and defaults are :mod:`baselines.runrequest`, a rerun's
+config and the write-back decision :mod:`baselines.rerun`, the run itself :mod:`baselines.harness`; the write
+into the catalog is :func:`tools.catalog.store.write_result`.
 """
 
 from __future__ import annotations
