@@ -329,7 +329,7 @@ def render_baselines_page(ctx: Ctx) -> str:
         comps = [b for b in ctx.baselines if b.kind == kind]
         if not comps:
             continue
-        out.append(f"## {title}\n")
+        out.append(f"## {title} {{#{title.lower()}}}\n")
         for b in comps:
             name = _code_name(b.name)
             out.append(f"### `{name}` {{#{component_anchor(kind, b.name)}}}\n")
