@@ -264,7 +264,7 @@ def test_missing_root_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
         ),
         ("hello\n", ":1: the file is a single str value, not a mapping"),
         (GOOD + "links: https://x.org\n", ":6: links: expected a mapping of fields, got 'https://x.org'"),
-        (GOOD + "authors2: []\n", ":6: unknown field 'authors2' (did you mean 'authors'?"),
+        (GOOD + "authors2: []\n", ":6: unknown field 'authors2' (did you mean 'authors'"),
         ("a: " + "[" * 2000 + "]" * 2000 + "\n", ":1: malformed YAML"),
     ],
 )

@@ -94,7 +94,8 @@ def test_catalog_holds_every_paper_of_the_merged_list() -> None:
     assert len(ps) >= 356
     assert SURVEY in ps and ps[SURVEY].arxiv == "2402.00357" and ps[SURVEY].venue == "IJCAI 2024"
     assert ps[SURVEY].category == "survey"
-    assert sum(p.scope == "borderline" for p in ps.values()) == 73
+    # 73 borderline papers come from the merged list; imported candidates (issue 19) add their own
+    assert sum(p.scope == "borderline" for p in ps.values()) >= 73
 
 
 def test_ids_match_pattern_and_file_stem_and_are_unique() -> None:

@@ -127,7 +127,10 @@ def test_import_reviewed_candidates_takes_judged_rows_and_never_a_doubtful_id(ro
     assert guard.authors == ["Hal Guard", "Ivy Safe"] and guard.authors_status == "partial"
     assert guard.field_sources.authors == "list:wonderNefelibata/Awesome-LRM-Safety"
     assert guard.venue == "CVPR 2026" and guard.field_sources.venue == "list:ydyjya/Awesome-LLM-Safety"
-    assert guard.scope == "borderline" and guard.scope_reason == "video modality"
+    assert (
+        guard.scope == "borderline"
+        and guard.scope_reason == "video modality: guard model for image+text inputs"
+    )
     assert guard.links.code == "https://github.com/example/safeguard-v"
     assert bench.authors == [] and bench.authors_status == "unknown" and bench.verified is False
     assert bench.category == "evaluation" and bench.id.startswith("2025-")

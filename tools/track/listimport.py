@@ -337,7 +337,9 @@ def _candidate_paper(row: dict[str, Any], catalog: Catalog, taken: dict[str, Any
         "links": {"paper": f"https://arxiv.org/abs/{row['arxiv']}", "code": row.get("code")},
         "category": row.get("category"),
         "scope": "borderline" if flag.startswith("borderline") else "core",
-        "scope_reason": flag.split(":", 1)[1].strip() if flag.startswith("borderline") else None,
+        "scope_reason": f"{flag.split(':', 1)[1].strip()}: {row.get('scope_reason')}"
+        if flag.startswith("borderline")
+        else None,
         "sources": lists,
         "notes": " ".join(notes),
     }

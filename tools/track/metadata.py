@@ -262,10 +262,15 @@ def fill_paper(paper: Paper, merged: Merged, report: FillReport) -> Paper:
         report.add("abstract", paper.id)
     if merged.first_date and not str(fs.get("date", "")).startswith("arxiv"):
         date, source = merged.first_date
-        if date != paper.date:
+        if date[:4] != paper.id[:4]:  # the id carries the year; a person renames the file, not this tool
+            report.conflicts.append(
+                f"{paper.id}: first version {date} ({source}) is in another year than the id"
+            )
+        elif date != paper.date:
             data["date"] = date
             report.add("date", paper.id)
-        fs["date"] = source
+        if date[:4] == paper.id[:4]:
+            fs["date"] = source
     if merged.category and not paper.arxiv_class:
         data["arxiv_class"], fs["arxiv_class"] = merged.category
         report.add("arxiv_class", paper.id)
