@@ -25,7 +25,7 @@ from mkdocs.plugins import event_priority  # noqa: E402
 from mkdocs.structure.files import File, Files  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.atlas")
-_STATE: dict[str, Any] = {"fragments": {}, "edit": {}, "generated": set(), "ctx": None}
+_STATE: dict[str, Any] = {"fragments": {}, "edit": {}, "generated": set(), "ctx": None, "chunks": {}}
 
 
 def collect_baselines() -> list[Any]:
@@ -120,12 +120,28 @@ def on_files(files: Files, *, config: Any) -> Files:
 
 
 def on_page_markdown(markdown: str, *, page: Any, config: Any, files: Files) -> str:
-    """Replace ``<!-- atlas:NAME -->`` markers (home page) with generated HTML."""
+    """Generated pages: their raw HTML blocks wait outside Markdown (``tools/site/fastpath.py``). The home
+    page: ``<!-- atlas:NAME -->`` markers become generated HTML."""
+    if page.file.src_uri in _STATE["generated"]:
+        from tools.site.fastpath import stash_html_blocks
+
+        markdown, _STATE["chunks"][page.file.src_uri] = stash_html_blocks(markdown)
+        return markdown
     if "<!-- atlas:" not in markdown:
         return markdown
     for name, html in _STATE["fragments"].items():
         markdown = markdown.replace(f"<!-- atlas:{name} -->", html)
     return markdown
+
+
+def on_page_content(html: str, *, page: Any, config: Any, files: Files) -> str:
+    """Put a generated page's raw HTML blocks back into its converted content."""
+    chunks = _STATE["chunks"].pop(page.file.src_uri, None)
+    if not chunks:
+        return html
+    from tools.site.fastpath import restore_html_blocks
+
+    return restore_html_blocks(html, chunks)
 
 
 def on_page_context(context: dict, *, page: Any, config: Any, nav: Any) -> dict:
