@@ -25,10 +25,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from tools.catalog.schema import Paper  # noqa: E402
+from tools.catalog.schema import FieldSources  # noqa: E402
 
-_SOURCES = Paper.model_fields.get("field_sources")
-SOURCE_FIELDS = list(_SOURCES.annotation.model_fields) if _SOURCES is not None else []
+SOURCE_FIELDS = list(FieldSources.model_fields)
 WORDS = ("visual adversarial typographic jailbreak multimodal safety guard alignment benchmark prompt image "
          "injection robust defense evaluation refusal harmful vision-language model attack shield").split()  # fmt: skip
 
@@ -78,8 +77,7 @@ def make_catalog(root: Path, n: int, seed: int = 0) -> None:
                                "harm_categories": rng.sample(pools["harm_categories"], 3),
                                "modalities": rng.sample(pools["modalities"], 1)}  # fmt: skip
         p = {k: val for k, val in p.items() if val is not None}
-        if SOURCE_FIELDS:  # the schema asks where each metadata field came from
-            p["field_sources"] = {f: "manual" for f in SOURCE_FIELDS if p.get(f)}
+        p["field_sources"] = {f: "manual" for f in SOURCE_FIELDS if p.get(f)}  # where each field came from
         (papers / f"{p['id']}.yaml").write_text(yaml.safe_dump(p, sort_keys=False), encoding="utf-8")
     (root / "results").mkdir()
 

@@ -8,12 +8,10 @@ from typing import Any
 
 import yaml
 
-from tools.catalog.schema import Paper
+from tools.catalog.schema import FieldSources
 
 REPO = Path(__file__).resolve().parents[1]
-_SOURCES = Paper.model_fields.get("field_sources")
-SOURCE_FIELDS = list(_SOURCES.annotation.model_fields) if _SOURCES is not None else []
-HAS_NEW_FIELDS = "implemented_in" in Paper.model_fields and "authors_status" in Paper.model_fields
+SOURCE_FIELDS = list(FieldSources.model_fields)
 
 MALICIOUS_TITLE = (
     "<script>alert(1)</script> [x](javascript:alert(1)) ![](http://evil.invalid/x.png) *bold* "
@@ -99,11 +97,10 @@ def papers(malicious: bool) -> list[dict[str, Any]]:
             "category": "attack",
         },
     ]
-    if HAS_NEW_FIELDS:
-        out[0]["implemented_in"] = ["garak"]
-        out[0]["evaluated_on"] = ["safebench"]
-        out[0]["verified"] = True
-        out[0]["verified_by"] = ["arxiv-api"]
+    # the provenance and reuse fields the site shows
+    out[0].update(
+        implemented_in=["garak"], evaluated_on=["safebench"], verified=True, verified_by=["arxiv-api"]
+    )
     if malicious:
         out.append(
             {
@@ -118,10 +115,9 @@ def papers(malicious: bool) -> list[dict[str, Any]]:
             }
         )
     for p in out:  # the schema asks where each metadata field came from, and says when authors are unknown
-        if "authors_status" in Paper.model_fields and not p.get("authors"):
+        if not p.get("authors"):
             p["authors_status"] = "unknown"
-        if SOURCE_FIELDS:
-            p["field_sources"] = {f: "manual" for f in SOURCE_FIELDS if p.get(f)}
+        p["field_sources"] = {f: "manual" for f in SOURCE_FIELDS if p.get(f)}
     return out
 
 

@@ -27,7 +27,6 @@ FACETS: tuple[tuple[str, str | None, str, str], ...] = tuple(
         ("Evaluated on", None, "evaluated_on"),
         ("Implemented in", None, "implemented_in"),
     )
-    if (f"{group}.{fname}" if group else fname) in VOCAB_FIELDS  # fields the schema has
 )
 
 

@@ -75,9 +75,9 @@ FACETS: tuple[Facet, ...] = (
     Facet("model", "Models", lambda p, c: list(p.models), _vocab_name("models")),
     Facet("code", "Has code", lambda p, c: ["yes" if safe_url(p.links.code) else "no"], _yes_no),
     Facet("baseline", "Has a baseline here", lambda p, c: ["yes" if p.baseline else "no"], _yes_no),
-    Facet("impl", "Implemented in", lambda p, c: list(getattr(p, "implemented_in", []) or []),
+    Facet("impl", "Implemented in", lambda p, c: list(p.implemented_in),
           _vocab_name("toolkits")),
-    Facet("dataset", "Evaluated on", lambda p, c: list(getattr(p, "evaluated_on", []) or []),
+    Facet("dataset", "Evaluated on", lambda p, c: list(p.evaluated_on),
           _vocab_name("datasets")),
 )  # fmt: skip
 
@@ -94,10 +94,9 @@ def paper_facets(p: Paper, ctx: Ctx) -> dict[str, list[str]]:
 
 def _authors(p: Paper) -> str:
     if not p.authors:
-        status = getattr(p, "authors_status", None)
-        return "authors unknown" if status == "unknown" else "authors not recorded"
+        return "authors unknown" if p.authors_status == "unknown" else "authors not recorded"
     names = p.authors[:3]
-    more = len(p.authors) > 3 or getattr(p, "authors_status", "complete") == "partial"
+    more = len(p.authors) > 3 or p.authors_status == "partial"
     return ", ".join(names) + (" et al." if more else "")
 
 

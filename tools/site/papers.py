@@ -79,9 +79,9 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
                 ),
             )
         )
-    verified = getattr(p, "verified", None)
+    verified = p.verified
     if verified is not None:
-        how = ", ".join(getattr(p, "verified_by", []) or [])
+        how = ", ".join(p.verified_by)
         rows.append(
             (
                 "Identity check",
@@ -90,8 +90,7 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
                 else '<span class="atlas-badge atlas-badge--warn">arXiv id and title not yet checked</span>',
             )
         )
-    sources = getattr(p, "field_sources", None)
-    src = {k: v for k, v in (sources.model_dump() if sources is not None else {}).items() if v}
+    src = {k: v for k, v in p.field_sources.model_dump().items() if v}
     if src:
         rows.append(
             (
@@ -106,7 +105,7 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
             ("Facets", '<span class="atlas-badge atlas-badge--warn">suggested by a tool, unchecked</span>')
         )
     table = "".join(f'<tr><th scope="row">{k}</th><td>{v}</td></tr>' for k, v in rows)
-    status = getattr(p, "authors_status", "complete")
+    status = p.authors_status
     if p.authors:
         authors = esc(", ".join(p.authors)) + (
             " <em>et al.</em> (list incomplete)" if status == "partial" else ""
