@@ -17,6 +17,13 @@ excluded categories as the template's ``excluded_category_keys``) and the model'
 prompt; with ``user_turn`` it sends its built prompt as one user turn (for weights with a plain chat
 template). ``auto`` (default) picks ``chat_template`` when the guard model's chat template builds the Llama Guard
 task itself, else ``user_turn``. ``Sample.text`` always holds the judge's built prompt.
+
+Llama Guard 4 (``policy=llamaguard4``, ``meta-llama/Llama-Guard-4-12B``, gated; S1-S14, several images): the
+prompt is always built by the model's own template (its processor's ``chat_template`` on hf, the server's on
+openai) from the conversation — never by hand (the LG4 task text is not verified verbatim). Every image of the
+sample goes in the user turn (image parts before the text, so no image-only message). An hf model whose
+template does not build the Llama Guard task is refused (unjudged with an error). ``Sample.text`` then holds an
+informational LG3-layout rendering with the S1-S14 names (the offline stand-in layout of spec §1.2).
 """
 
 from __future__ import annotations
@@ -37,24 +44,31 @@ from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample, Verdict
 
 CATEGORIES_FILE = Path(__file__).parent / "data" / "llamaguard3_categories.yaml"
+CATEGORIES_FILE_LG4 = Path(__file__).parent / "data" / "llamaguard4_categories.yaml"
 _SPEC_PREFIXES = ("hf:", "openai:", "organism")
 # A chat template containing this builds the Llama Guard task prompt itself (the official HF template does).
 GUARD_TEMPLATE_MARKER = "<BEGIN UNSAFE CONTENT CATEGORIES>"
 
 
 @functools.cache
-def categories() -> tuple[tuple[str, str, str], ...]:
-    """The Llama Guard 3 Vision taxonomy as (code, prompt text, full name), S1..S13."""
-    doc = yaml.safe_load(CATEGORIES_FILE.read_text(encoding="utf-8"))
+def categories(version: int = 3) -> tuple[tuple[str, str, str], ...]:
+    """The Llama Guard taxonomy as (code, prompt text, full name): S1..S13 (version 3) or S1..S14 (4)."""
+    path = CATEGORIES_FILE_LG4 if version == 4 else CATEGORIES_FILE
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     return tuple((c["code"], c["prompt"], c["name"]) for c in doc["categories"])
 
 
-def render_llamaguard3(user_text: str, agent_text: str | None = None, *, excluded: Sequence[str] = ()) -> str:
-    """The Llama Guard 3 Vision task text: role 'Agent' with a response, else role 'User' (prompt check)."""
-    unknown = set(excluded) - {c for c, _, _ in categories()}
+def render_llamaguard3(
+    user_text: str, agent_text: str | None = None, *, excluded: Sequence[str] = (), version: int = 3
+) -> str:
+    """The Llama Guard 3 Vision task text: role 'Agent' with a response, else role 'User' (prompt check).
+    ``version=4``: the same layout with S1-S14 (Llama Guard 4's offline stand-in text, not its template)."""
+    unknown = set(excluded) - {c for c, _, _ in categories(version)}
     if unknown:
-        raise ValueError(f"unknown Llama Guard categories {sorted(unknown)}; valid: S1..S13")
-    cats = "".join(f"{code}: {text}\n" for code, text, _ in categories() if code not in excluded)
+        raise ValueError(
+            f"unknown Llama Guard categories {sorted(unknown)}; valid: S1..S{len(categories(version))}"
+        )
+    cats = "".join(f"{code}: {text}\n" for code, text, _ in categories(version) if code not in excluded)
     conversation = f"User: {user_text.strip()}\n\n"
     if agent_text is not None:
         conversation += f"Agent: {agent_text.strip()}\n\n"
@@ -78,7 +92,7 @@ class LlamaGuardJudge(Judge):
     """Llama Guard 3 Vision (or JailBreakV's LlamaGuard prompt) as a response or prompt classifier."""
 
     paper_id = "2024-chi-llama-guard-3-vision"
-    summary = "guard-model judge in the Llama Guard 3 Vision format (S1-S13), via the hf back-end"
+    summary = "Llama Guard 3 Vision (S1-S13, verbatim prompt) or Llama Guard 4 (S1-S14, its own template) guard judge"
 
     class Params(StrictParams):
         """Guard model, policy prompt and what is classified."""
@@ -87,14 +101,18 @@ class LlamaGuardJudge(Judge):
             None, description="guard model: hf:<id or path> (a bare id/path means hf:), or openai:<model>"
         )
         base_url: str | None = Field(None, description="endpoint of an openai:<model> guard")
-        policy: Literal["llamaguard3_vision", "jailbreakv"] = Field(
-            "llamaguard3_vision", description="Llama Guard 3 Vision S1-S13, or JailBreakV-28K's O1-16 prompt"
+        policy: Literal["llamaguard3_vision", "llamaguard4", "jailbreakv"] = Field(
+            "llamaguard3_vision",
+            description="Llama Guard 3 Vision S1-S13, Llama Guard 4 S1-S14 (its own template), or JailBreakV-28K's "
+            "O1-16 prompt",
         )
         classify: Literal["response", "prompt"] = Field(
             "response", description="response: judge the answer (Agent turn); prompt: judge the user turn"
         )
         excluded_categories: list[str] = Field(default_factory=list, description="S-codes left out")
-        include_image: bool = Field(True, description="send the sample's first image with the prompt")
+        include_image: bool = Field(
+            True, description="send the sample's images (LG3 Vision: the first; LG4: all) with the prompt"
+        )
         max_new_tokens: int = Field(20, ge=1, description="guard answer length")
         model_params: dict[str, Any] = Field(default_factory=dict, description="extra back-end Params")
         prompt_format: Literal["auto", "chat_template", "user_turn"] = Field(
@@ -111,9 +129,15 @@ class LlamaGuardJudge(Judge):
         self._model = model
         if self.params.policy == "jailbreakv" and self.params.classify != "response":
             raise ParamsError("policy 'jailbreakv' classifies responses only; use classify=response")
-        unknown = set(self.params.excluded_categories) - {c for c, _, _ in categories()}
+        if self.params.policy == "llamaguard4" and self.params.prompt_format == "user_turn":
+            raise ParamsError("policy 'llamaguard4' is built by the model's own template; prompt_format=user_turn "
+                              "would send a hand-written prompt")  # fmt: skip
+        version = 4 if self.params.policy == "llamaguard4" else 3
+        unknown = set(self.params.excluded_categories) - {c for c, _, _ in categories(version)}
         if unknown:
-            raise ParamsError(f"excluded_categories: unknown codes {sorted(unknown)}; valid: S1..S13")
+            raise ParamsError(
+                f"excluded_categories: unknown codes {sorted(unknown)}; valid: S1..S{len(categories(version))}"
+            )
 
     def _guard_model(self) -> Model:
         if self._model is None:
@@ -139,10 +163,15 @@ class LlamaGuardJudge(Judge):
             return load_prompt("jailbreakv_llamaguard").render(
                 jailbreak_query=sample.text, response=response.text
             )
-        return render_llamaguard3(sample.text, agent, excluded=self.params.excluded_categories)
+        version = 4 if self.params.policy == "llamaguard4" else 3
+        return render_llamaguard3(
+            sample.text, agent, excluded=self.params.excluded_categories, version=version
+        )
 
     def uses_chat_template(self, model: Model) -> bool:
         """Whether the conversation (not the built prompt) goes to ``model``, per ``prompt_format``."""
+        if self.params.policy == "llamaguard4":
+            return True
         if self.params.policy != "llamaguard3_vision" or self.params.prompt_format == "user_turn":
             return False
         if self.params.prompt_format == "chat_template":
@@ -151,7 +180,8 @@ class LlamaGuardJudge(Judge):
 
     def build_query(self, sample: Sample, response: Response, *, conversation: bool) -> Sample:
         """The guard query for one pair: the built prompt as text; with ``conversation``, also the chat."""
-        images = sample.images[:1] if self.params.include_image else ()
+        n = None if self.params.policy == "llamaguard4" else 1
+        images = tuple(sample.images[:n]) if self.params.include_image else ()
         meta: dict[str, Any] = {}
         if conversation:
             user = [{"type": "image"} for _ in images] + [{"type": "text", "text": sample.text}]
@@ -183,6 +213,11 @@ class LlamaGuardJudge(Judge):
         if todo:
             model = self._guard_model()
             conversation = self.uses_chat_template(model)
+            refusal = self._template_problem(model)
+            if refusal:
+                for i in todo:
+                    verdicts[i] = Verdict(self.name, None, error=refusal)
+                return [v for v in verdicts if v is not None]
             queries = [self.build_query(samples[i], responses[i], conversation=conversation) for i in todo]
             config = GenerationConfig(max_new_tokens=self.params.max_new_tokens, temperature=0.0)
             answers = generate_all(model, queries, config, "guard model")
@@ -190,10 +225,22 @@ class LlamaGuardJudge(Judge):
                 verdicts[i] = self._verdict(ans)
         return [v for v in verdicts if v is not None]
 
+    def _template_problem(self, model: Model) -> str | None:
+        """Why ``model`` cannot run Llama Guard 4 (an hf template that does not build the task), else None."""
+        if self.params.policy != "llamaguard4":
+            return None
+        template = getattr(model, "chat_template", None)
+        if template is not None and GUARD_TEMPLATE_MARKER not in str(template):
+            return (
+                "policy llamaguard4 needs the guard's own chat template (meta-llama/Llama-Guard-4-12B's processor); "
+                "this model's template does not build the Llama Guard task"
+            )
+        return None
+
     def _verdict(self, answer: Response) -> Verdict:
         if answer.error is not None:
             return Verdict(self.name, None, error=answer.error)
-        pattern = r"S\d+" if self.params.policy == "llamaguard3_vision" else r"O?\d+"
+        pattern = r"S\d+" if self.params.policy in ("llamaguard3_vision", "llamaguard4") else r"O?\d+"
         unsafe, codes = parse_guard_output(answer.text, pattern)
         if unsafe is None:
             snippet = " ".join(answer.text.split())[:80]
@@ -204,6 +251,9 @@ class LlamaGuardJudge(Judge):
     def config(self) -> dict[str, Any]:
         """Params plus the prompt's sha256 (hashed into the result's provenance)."""
         out = super().config()
+        if self.params.policy == "llamaguard4":
+            out["prompt_source"] = "the guard model's own chat template (Llama Guard 4)"
+            return out
         name = "llamaguard3_vision" if self.params.policy == "llamaguard3_vision" else "jailbreakv_llamaguard"
         out["prompt_sha256"] = load_prompt(name).sha256
         return out
