@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path, PurePath
 from typing import Any
 
-from baselines.runstore import RunStore, RunStoreError, record_key
+from baselines.runstore import RunStore, RunStoreError, record_key, records_sha256
 
 LIBRARIES = ("torch", "transformers", "pillow", "pydantic", "numpy", "tokenizers", "tqdm")
 
@@ -143,8 +143,13 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
-def provenance(meta: dict[str, Any], samples_sha256: str | None, n_records: int) -> dict[str, Any]:
-    """Package version, git commit, libraries, device, date, seeds, generation config, samples.jsonl hash."""
+def provenance(
+    meta: dict[str, Any], samples_sha256: str | None, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Package version, git commit, libraries, device, date, seeds, generation config, and two hashes of the
+    records: of the samples.jsonl file as written (it holds wall-clock timings, so it differs between two runs
+    of the same configuration) and of its content without timings (equal for runs with equal answers and
+    verdicts: the one to compare when checking that a run reproduces)."""
     from baselines import __version__
 
     cfg = meta["config"]
@@ -160,7 +165,8 @@ def provenance(meta: dict[str, Any], samples_sha256: str | None, n_records: int)
         "generation": cfg["generation"],
         "config_sha256": config_sha256(cfg),
         "samples_jsonl_sha256": samples_sha256,
-        "n_records": n_records,
+        "records_sha256": records_sha256(records),
+        "n_records": len(records),
     }
 
 
@@ -201,7 +207,7 @@ def build_result(
         "conditions": conditions,
         "agreement": summary["agreement"],
         "config": public_paths(cfg),
-        "provenance": public_paths(provenance(meta, samples_sha256, len(records))),
+        "provenance": public_paths(provenance(meta, samples_sha256, records)),
         "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],
         "run_id": meta["run_id"],
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -56,6 +56,17 @@ def normalise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=record_key)
 
 
+def records_sha256(records: Iterable[dict[str, Any]]) -> str:
+    """SHA-256 of a run's content: its records without timings, sorted by (condition, id), one canonical JSON
+    line each. Unlike the file hash it does not change with wall-clock timings or the order in which records
+    were appended, so two runs that produced the same answers and verdicts have the same value."""
+    h = hashlib.sha256()
+    for rec in normalise(records):
+        h.update(json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
 class RunStore:
     """Reads and appends the records of one run directory."""
 

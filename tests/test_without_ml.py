@@ -104,7 +104,7 @@ def test_help_imports_nothing_heavy() -> None:
         "from tools.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "{'torch', 'transformers', 'tokenizers', 'safetensors', 'numpy', 'PIL', 'requests'})\n"
+        "{'torch', 'transformers', 'tokenizers', 'safetensors', 'numpy', 'PIL', 'requests', 'pydantic', 'yaml'})\n"
         "print('HEAVY', heavy)"
     )
     t0 = time.perf_counter()
@@ -115,3 +115,12 @@ def test_help_imports_nothing_heavy() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "usage: mllm-safety" in proc.stdout and "HEAVY []" in proc.stdout, proc.stdout
     assert time.perf_counter() - t0 < 30  # a sanity bound; the import figure is measured by -X importtime
+
+
+def test_run_help_still_shows_the_detailed_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from tools.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "--attack" in out and "--max-new-tokens" in out, out

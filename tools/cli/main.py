@@ -31,8 +31,10 @@ def missing_ml_package(error: BaseException) -> str | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (imports only light modules)."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser. The run commands' detailed options (whose defaults come from pydantic models)
+    are built only when ``argv`` names one of them, or when ``argv`` is None (the full parser, for tests and
+    documentation), so that ``mllm-safety --help`` and the catalog commands start fast."""
     from tools.cli import catalog as cli_catalog
     from tools.cli import docs as cli_docs
     from tools.cli import run as cli_run
@@ -43,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="MLLM Safety Atlas: the catalog of multimodal-LLM safety research and its runnable baselines.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    cli_run.register(sub)  # run, list, merge, rerun
+    command = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    cli_run.register(sub, detailed=argv is None or command in cli_run.COMMANDS)  # run, list, merge, rerun
     catalog = sub.add_parser("catalog", help="check, export and grow the paper catalog")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", metavar="SUBCOMMAND", required=True)
     cli_catalog.register(catalog_sub)  # check, export, schema
@@ -54,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; returns the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

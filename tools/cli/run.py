@@ -56,12 +56,27 @@ def fail(message: str) -> int:
     return 2
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+#: The commands of this module with their one-line help (all that ``mllm-safety --help`` needs).
+COMMANDS = {
+    "run": "run an attack or defense baseline through the harness",
+    "list": "list registered attacks, defenses, judges, models, datasets",
+    "merge": "combine the shard runs of one configuration into one result",
+    "rerun": "repeat a run from a result file's recorded config",
+}
+
+
+def register(subparsers: argparse._SubParsersAction, *, detailed: bool = True) -> None:
     """Add run, list, merge and rerun to the `mllm-safety` parser (run's defaults and help come from
-    :class:`baselines.runrequest.RunRequest`)."""
+    :class:`baselines.runrequest.RunRequest`). With ``detailed=False`` only their names and one-line help are
+    added: enough for ``mllm-safety --help`` and for parsing any other command, without importing pydantic and
+    the registry (the entry point builds the detailed parsers when one of these commands is used)."""
+    if not detailed:
+        for name, text in COMMANDS.items():
+            subparsers.add_parser(name, help=text)
+        return
     from baselines.runrequest import RunRequest, default_runs_dir, field_help
 
-    p = subparsers.add_parser("run", help="run an attack or defense baseline through the harness")
+    p = subparsers.add_parser("run", help=COMMANDS["run"])
     p.add_argument("baseline", help=RunRequest.model_fields["baseline"].description)
     for name in ("model", "base_url", "dataset", "defense", "attack"):
         p.add_argument(f"--{name.replace('_', '-')}", help=field_help(RunRequest, name))
@@ -89,16 +104,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_common(p, default_runs_dir())
     p.set_defaults(func=cmd_run)
 
-    p = subparsers.add_parser("list", help="list registered attacks, defenses, judges, models, datasets")
+    p = subparsers.add_parser("list", help=COMMANDS["list"])
     p.add_argument("kind", nargs="?", choices=sorted(LIST_KINDS), help="only this kind")
     p.set_defaults(func=cmd_list)
 
-    p = subparsers.add_parser("merge", help="combine the shard runs of one configuration into one result")
+    p = subparsers.add_parser("merge", help=COMMANDS["merge"])
     p.add_argument("run_dirs", nargs="+", type=Path, help="run directories (runs/<run id>)")
     add_common(p, default_runs_dir(), fresh=False)
     p.set_defaults(func=cmd_merge)
 
-    p = subparsers.add_parser("rerun", help="repeat a run from a result file's recorded config")
+    p = subparsers.add_parser("rerun", help=COMMANDS["rerun"])
     p.add_argument("result_file", type=Path, help="catalog/results/<baseline>/<...>.yaml")
     p.add_argument("--batch-size", type=int, help="override the recorded batch size")
     add_common(p, default_runs_dir())
