@@ -73,9 +73,9 @@ class CausalLMJudgeModel(Model):
         }
 
     def clip(self, text: str, n_tokens: int) -> str:
-        """``text`` cut to its first ``n_tokens`` tokens of this tokenizer (HarmBench clips generations so)."""
+        """``text`` cut to its first ``n_tokens`` tokens (HarmBench: a right-truncating copy of the tokenizer)."""
         with self._lock:
-            ids = self.tokenizer.encode(text, max_length=n_tokens, truncation=True, add_special_tokens=False)
+            ids = self.tokenizer.encode(text, add_special_tokens=False)[:n_tokens]  # kept from the start
             return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:

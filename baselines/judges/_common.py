@@ -115,6 +115,8 @@ class ModelJudge(Judge):
         """One batched greedy generate call of the judge model; a back-end failure gives error answers."""
         from baselines.judges._prompts import generate_all
 
+        if not queries:
+            return []
         try:
             model = self.judge_model()
         except Exception as e:  # noqa: BLE001 - a model that cannot load leaves the batch unjudged
