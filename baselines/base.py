@@ -17,15 +17,22 @@ from pydantic import BaseModel
 from baselines.params import NoParams, ParamsError, StrictParams, build_params, describe_params  # noqa: F401
 from baselines.types import GenerationConfig, Response, Sample, Verdict
 
+#: The fields of one entry of a component's deviations ledger (``Component.deviations``).
+DEVIATION_KEYS: tuple[str, ...] = ("what", "official", "ours", "why", "effect")
+
 
 class Component:
-    """Common parts: registry metadata and validated Params."""
+    """Common parts: registry metadata, the deviations ledger and validated Params."""
 
     name: ClassVar[str] = ""  # set by @register
     kind: ClassVar[str] = ""  # set by @register
     paper_id: ClassVar[str | None] = None  # catalog id of the paper this implements (None for plumbing)
     summary: ClassVar[str] = ""  # one line for `mllm-safety list`
     Params: ClassVar[type[BaseModel]] = NoParams
+    #: The ledger of this component's departures from the official code: one dict per departure with the keys
+    #: of :data:`DEVIATION_KEYS` (what, official behaviour, ours, why, expected effect). ``[]`` states that there
+    #: are none; ``None`` means nobody has written the ledger yet.
+    deviations: ClassVar[list[dict[str, str]] | None] = None
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         if isinstance(params, BaseModel):
