@@ -196,7 +196,8 @@ def test_reported_numbers_match_the_spec() -> None:
         "2024-chi-llama-guard-3-vision", "llama-guard-3-11b-vision", "f1", "response classification"
     ) == (pytest.approx(0.938))
     figstep = papers()["2023-gong-figstep"].reported_results
-    assert len(figstep) == 12 and {r.dataset for r in figstep} == {"safebench"}
+    assert len([r for r in figstep if r.dataset == "safebench"]) == 12  # main table; the ablation is on safebench-tiny
+    assert {r.dataset for r in figstep} == {"safebench", "safebench-tiny"}
 
 
 def test_most_papers_carry_facet_tags() -> None:
