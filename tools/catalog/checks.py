@@ -323,4 +323,7 @@ def scan(
     checker.vocabularies()
     checker.papers()
     checker.results()
+    from tools.catalog.judges_schema import check_validations  # catalog/judges/ (judge validations)
+
+    check_validations(checker)
     return checker.scan

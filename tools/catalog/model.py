@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tools.catalog.schema import Paper, Result, Vocabulary
 
@@ -54,6 +55,7 @@ class Catalog:
     vocab: dict[str, Vocabulary] = field(default_factory=dict)
     results: list[Result] = field(default_factory=list)
     result_paths: dict[str, Path] = field(default_factory=dict)
+    judge_validations: list[Any] = field(default_factory=list)  # tools.catalog.judges_schema.JudgeValidation
 
     def paper_path(self, paper_id: str) -> Path:
         """Where the paper with this id lives (whether or not the file exists)."""

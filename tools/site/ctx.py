@@ -56,6 +56,7 @@ class Ctx:
     repo_url: str
     bibtex: Callable[[Paper], str] | None = None
     result_files: dict[str, str] = field(default_factory=dict)  # run_id -> repo-relative path
+    judge_validations: list[Any] = field(default_factory=list)  # catalog/judges/ (JudgeValidation)
     # paper id -> ISO date the paper's file was first committed (from git, computed by the hook); papers
     # missing here have no known "added" date, and ``added_note`` says why (shown on the feed and downloads)
     added: dict[str, str] = field(default_factory=dict)

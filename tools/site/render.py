@@ -70,6 +70,7 @@ def make_ctx(
         repo_url=repo_url,
         bibtex=bibtex,
         result_files=result_files,
+        judge_validations=list(getattr(catalog, "judge_validations", None) or []),
         added=dict(added or {}),
         added_note=added_note,
         build=dict(build or {}),
