@@ -166,3 +166,19 @@ def validation_metrics(label_set: Any, verdicts: Sequence[Any], *, seed: int = 0
         "stored_judges": stored,
         "human_unanimous": proportion(unanimous, len(items)),
     }
+
+
+def judge_errors(records: Sequence[dict[str, Any]], judges: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per judge over a run's records: how many verdicts, how many unjudged, and the error kinds with counts
+    (e.g. ``{"unparseable classifier answer (not yes/no)": 3, "generation failed": 1}``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for j in judges:
+        kinds: Counter[str] = Counter()
+        n = 0
+        for r in records:
+            v = (r.get("verdicts") or {}).get(j)
+            n += 1
+            if v is None or v.get("success") is None:
+                kinds[error_kind((v or {}).get("error") or "no verdict")] += 1
+        out[j] = {"verdicts": n, "unjudged": sum(kinds.values()), "errors": dict(sorted(kinds.items()))}
+    return out

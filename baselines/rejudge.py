@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines import registry
+from baselines.judgeval import judge_errors
 from baselines.pipeline import judge_batch
 from baselines.runresult import build_result, json_safe
 from baselines.runstore import RunStore, RunStoreError
@@ -129,6 +130,7 @@ def rejudge(
     store.write_meta(meta)
     outcome.result = build_result(meta, records, store.sha256())
     outcome.result["provenance"]["rejudged"] = meta["rejudged"]
+    outcome.result["provenance"]["judge_errors"] = judge_errors(records, [j["label"] for j in meta["judges"]])
     return outcome
 
 

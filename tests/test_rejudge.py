@@ -80,6 +80,10 @@ def test_rejudge_adds_judges_without_generating(tmp_path, catalog, organism_call
     }
     assert {tuple(a["judges"]) for a in written["agreement"]} >= {("refusal", "harmbench")}
     assert written["provenance"]["rejudged"][0]["judges"] == ["harmbench", "llavaguard"]
+    errors = written["provenance"]["judge_errors"]
+    assert errors["refusal"]["unjudged"] == 0 and errors["harmbench"]["verdicts"] == len(after)
+    unjudged = sum(a["verdicts"]["harmbench"]["success"] is None for a in after)
+    assert errors["harmbench"]["unjudged"] == unjudged == sum(errors["harmbench"]["errors"].values())
 
     # adding a judge the run already has is refused unless --replace
     assert main(["rejudge", str(run_dir), "--judge", "refusal", "--no-write-back"]) == 2
