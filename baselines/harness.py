@@ -3,9 +3,10 @@
 Batched end to end: each condition's pending samples go through ``attack.apply``, the (wrapped) model's
 ``generate`` and every judge (:mod:`baselines.pipeline`) in chunks of 1, 2, then up to ``BATCHES_PER_CALL``
 batches of ``config.batch_size`` (the back-end splits a chunk into batches, sorted by length and prepared one
-ahead); after each chunk the records are appended to ``runs/<run id>/samples.jsonl`` (flushed + fsynced). Rerunning the same config finds the same run directory
-and skips the (condition, sample id) pairs already recorded, so a killed run resumes without redoing or
-losing a sample. ``--shard i/n`` keeps the samples whose sha256(id) mod n == i; ``merge_runs`` combines shards.
+ahead); after each chunk the records are appended to ``runs/<run id>/samples.jsonl`` (flushed + fsynced).
+Rerunning the same config finds the same run directory and skips the (condition, sample id) pairs already
+recorded, so a killed run resumes without redoing or losing a sample; records whose generation failed are run
+again (the endpoint may be back, the key fixed). ``--shard i/n`` keeps the samples whose sha256(id) mod n == i; ``merge_runs`` combines shards.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class RunOutcome:
     conditions: dict[str, ConditionStats] = field(
         default_factory=dict
     )  # this invocation's time per condition
+    n_retried: int = 0  # failed records of an earlier invocation that this one ran again
 
 
 def shard_of(sample_id: str, n: int) -> int:
@@ -132,9 +134,15 @@ def execute(
     meta = run_meta(config, comps, n_selected=len(samples))
     check_resumable(store, meta)
     store.write_meta(meta)
-    done = {record_key(r) for r in store.load()}
-    if done:
-        log(f"resuming {config.run_id()}: {len(done)} records already in {store.samples_path}")
+    earlier = store.load()
+    done = {record_key(r) for r in earlier if not r.get("error")}  # failed generations are retried
+    selected_keys = {(c.name, s.id) for c in config.conditions for s in samples}
+    n_retry = sum(1 for r in earlier if r.get("error") and record_key(r) in selected_keys)
+    if earlier:
+        log(
+            f"resuming {config.run_id()}: {len(done)} records kept from {store.samples_path}"
+            + (f", {n_retry} failed record(s) retried" if n_retry else "")
+        )
     plan = [(c, [s for s in samples if (c.name, s.id) not in done]) for c in config.conditions]
     plan = [(c, todo) for c, todo in plan if todo]
     # defenses wrap the model before any condition runs: one missing a local model fails before any work
@@ -168,6 +176,8 @@ def execute(
             )
     for w in writes:
         w.result()  # surface a failed write
+    if n_retry:
+        store.write_all(store.load())  # compaction: one record per (condition, id), the retried one
     selected_ids = {s.id for s in samples}
     records = [r for r in store.load() if r["id"] in selected_ids]
     result = build_result(store.read_meta(), records, store.sha256())
@@ -176,7 +186,9 @@ def execute(
     }
     stats["total_s"] = time.perf_counter() - t_start
     n_new = sum(s.n for s in per_condition.values())
-    return RunOutcome(result, store.dir, n_new, len(done), stats, first_errors(records), per_condition)
+    return RunOutcome(
+        result, store.dir, n_new, len(done), stats, first_errors(records), per_condition, n_retry
+    )
 
 
 def first_errors(records: list[dict[str, Any]]) -> dict[str, str]:

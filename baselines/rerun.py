@@ -7,6 +7,7 @@ original run's run.json, if that run directory is at hand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +35,45 @@ def local_config(data: dict[str, Any], runs_dir: Path) -> RunConfig | None:
     return RunConfig.model_validate(cfg) if public_paths(cfg) == data["config"] else None
 
 
-def rerun_config(result_file: Path, runs_dir: Path, *, batch_size: int | None = None) -> RunConfig:
-    """The RunConfig recorded in ``result_file`` (a catalog result YAML), ready to run again; ``batch_size``
-    replaces the recorded one. Raises RunConfigError saying what is wrong with the file and how to fix it."""
+def read_result_yaml(path: Path) -> Any:
+    """A result file's data, parsed without anchors and aliases (a "billion laughs" file is refused at once
+    instead of expanding) and without any tag beyond plain YAML's. The CLI passes the catalog's own hardened
+    loader (``tools.catalog.yamlio``) instead; this one keeps :func:`rerun_config` safe on its own."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+                raise yaml.YAMLError(
+                    f"anchors and aliases are not allowed in a result file ({self.peek_event().start_mark})"
+                )
+            return super().compose_node(parent, index)
+
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=NoAliasLoader)  # noqa: S506 - safe loader
+
+
+def rerun_config(
+    result_file: Path,
+    runs_dir: Path,
+    *,
+    batch_size: int | None = None,
+    read: Callable[[Path], Any] = read_result_yaml,
+) -> RunConfig:
+    """The RunConfig recorded in ``result_file`` (a catalog result YAML, parsed by ``read``), ready to run
+    again; ``batch_size`` replaces the recorded one. Raises RunConfigError saying what is wrong with the file
+    and how to fix it."""
     import yaml
     from pydantic import ValidationError
 
     result_file = Path(result_file)
     try:
-        data = yaml.safe_load(result_file.read_text(encoding="utf-8"))
+        data = read(result_file)
         config = RunConfig.model_validate(data["config"])
     except FileNotFoundError:
         raise RunConfigError(f"result file not found: {result_file}") from None
-    except (yaml.YAMLError, TypeError, KeyError) as e:
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunConfigError(f"{result_file}: cannot read it ({type(e).__name__}: {e})") from None
+    except (yaml.YAMLError, TypeError, KeyError, ValueError) as e:
         raise RunConfigError(
             f"{result_file}: not a result file with a 'config' mapping ({type(e).__name__}: {e})"
         ) from None

@@ -65,24 +65,39 @@ class RunRequest(StrictParams):
         description="evaluation attack of a defense baseline (default: its paper's, see `mllm-safety list defenses`)",
     )
     judges: list[str] = Field(["refusal"], description="judge(s), repeatable")
-    limit: int | None = Field(None, description=RunConfig.model_fields["limit"].description)
+    limit: int | None = Field(None, gt=0, description=RunConfig.model_fields["limit"].description)
     batch_size: int = Field(
-        field_default(RunConfig, "batch_size"), description=RunConfig.model_fields["batch_size"].description
+        field_default(RunConfig, "batch_size"),
+        gt=0,
+        description=RunConfig.model_fields["batch_size"].description,
     )
     shard: str | None = Field(None, description="i/n: partition i (0-based) of n")
     sets: list[str] = Field(default_factory=list, description="Params overrides key=value")
     max_new_tokens: int = Field(
         field_default(GenerationSettings, "max_new_tokens"),
+        gt=0,
         description=GenerationSettings.model_fields["max_new_tokens"].description,
     )
     temperature: float = Field(
         field_default(GenerationSettings, "temperature"),
+        ge=0,
         description=GenerationSettings.model_fields["temperature"].description,
     )
     seed: int = Field(
         field_default(GenerationSettings, "seed"),
         description=GenerationSettings.model_fields["seed"].description,
     )
+
+    @classmethod
+    def parse(cls, **choices: Any) -> RunRequest:
+        """The request of ``choices`` (RunRequest field names; None means "not given"); a bad value raises
+        RunConfigError naming its option (``--limit 0: must be greater than 0``), never a pydantic dump."""
+        from pydantic import ValidationError
+
+        try:
+            return cls(**{k: v for k, v in choices.items() if v is not None})
+        except ValidationError as e:
+            raise RunConfigError(option_errors(e)) from None
 
     def command_line(self, *, runs_dir: str | None = None, no_write_back: bool = False) -> str:
         """The `mllm-safety run ...` command that repeats this request (printed to resume an interrupted run):
@@ -192,6 +207,22 @@ class RunRequest(StrictParams):
                 f"Valid attacks: {', '.join(registry.names('attack'))}"
             )
         return chosen
+
+
+OPTION_NAMES = {"judges": "--judge", "sets": "--set", "baseline": "baseline"}
+
+
+def option_errors(error: Any) -> str:
+    """A pydantic ValidationError of a RunRequest (or the RunConfig it builds) as one line naming the options:
+    ``--limit 0: Input should be greater than 0``."""
+    parts = []
+    for err in error.errors():
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        flag = OPTION_NAMES.get(name, f"--{name.replace('_', '-')}")
+        given = err.get("input")
+        shown = f" {given}" if isinstance(given, (int, float, str)) and not isinstance(given, bool) else ""
+        parts.append(f"{flag}{shown}: {err['msg']}")
+    return "bad option: " + "; ".join(parts)
 
 
 def resolve_defense(defense: str, attack: str, values: dict[str, Any]) -> ComponentSpec:

@@ -167,7 +167,95 @@ def provenance(
         "samples_jsonl_sha256": samples_sha256,
         "records_sha256": records_sha256(records),
         "n_records": len(records),
+        "n_judged": sum(1 for r in records if is_judged(r)),
+        "n_failed": sum(1 for r in records if r.get("error")),
     }
+
+
+def is_judged(record: dict[str, Any]) -> bool:
+    """Whether some judge decided this record (a verdict with ``success`` or ``refused`` set)."""
+    return any(
+        v.get("success") is not None or v.get("refused") is not None
+        for v in (record.get("verdicts") or {}).values()
+    )
+
+
+def default_config(cfg: dict[str, Any]) -> Any:
+    """The RunConfig `mllm-safety run` builds for the same baseline, model, endpoint, dataset (and its path)
+    and defense of an attack baseline, with every other choice at its default (no --set, --limit, --judge,
+    --attack, decoding options). None when it cannot be built (e.g. a component no longer registered)."""
+    from baselines.runconfig import RunConfig
+    from baselines.runrequest import RunRequest
+
+    try:
+        config = RunConfig.model_validate(cfg)
+        path = config.dataset.params.get("path")
+        request = RunRequest(
+            baseline=config.baseline,
+            model=config.model,
+            base_url=config.base_url,
+            dataset=f"{config.dataset.name}:{path}" if path else config.dataset.name,
+            defense=config.defense.name if config.baseline_kind == "attack" and config.defense else None,
+            batch_size=config.batch_size,
+        )
+        return request.config()
+    except Exception:  # noqa: BLE001 - an unbuildable default only means "not the default run"
+        return None
+
+
+def scope(meta: dict[str, Any], records: list[dict[str, Any]]) -> tuple[list[str], str | None]:
+    """(why the result is partial, its variant name) -- see ``tools.catalog.schema.Result``.
+
+    Partial: a ``--limit`` below the dataset's size, dataset settings other than the default (a subset),
+    failed generations, or records missing (a merge of incomplete shards). The variant names the result
+    file apart from the default run's: ``partial`` first when partial, ``limit<N>``, and ``set-<hash>`` (the
+    run id's config hash) when anything else differs from the default configuration."""
+    from baselines.runconfig import RunConfig
+
+    cfg = meta["config"]
+    ds = meta.get("dataset") or {}
+    n_conditions = len(cfg.get("conditions") or [])
+    reasons: list[str] = []
+    limit = cfg.get("limit")
+    if limit and ds.get("n_samples_total") is not None and limit < ds["n_samples_total"]:
+        reasons.append(f"--limit {limit}: the first {limit} of {ds['n_samples_total']} samples")
+    default = default_config(cfg)
+    if default is not None and default.dataset.params != cfg["dataset"]["params"]:
+        changed = {k: v for k, v in cfg["dataset"]["params"].items() if default.dataset.params.get(k) != v}
+        shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+        reasons.append(f"dataset settings other than the default ({public_path(shown)}): a subset or variant")
+    failed = sum(1 for r in records if r.get("error"))
+    if failed:
+        reasons.append(
+            f"{failed} of {len(records)} records failed (generation errors); rerun the same command to retry them"
+        )
+    expected = int(ds.get("n_samples") or 0) * n_conditions
+    if len(records) < expected:
+        reasons.append(f"{expected - len(records)} of {expected} records missing (incomplete shards)")
+    this = RunConfig.model_validate(cfg)
+    plain = this.model_copy(update={"limit": None, "shard": None})
+    differs = default is None or plain.hash() != default.hash()
+    parts = ["partial"] if reasons else []
+    if limit:
+        parts.append(f"limit{limit}")
+    if differs:
+        parts.append(f"set-{this.hash(without_shard=True)[:8]}")
+    return reasons, "-".join(parts) or None
+
+
+def unpublishable(result: dict[str, Any]) -> str | None:
+    """Why a Result must not be written into the catalog at all (None: it may be): no sample was judged --
+    the dataset yielded no sample, or every request failed (bad key, endpoint down, judges all failing)."""
+    prov = result.get("provenance") or {}
+    if prov.get("n_judged"):
+        return None
+    n = prov.get("n_records", 0)
+    if not n:
+        return "no sample was run (the dataset yielded 0 samples); nothing to publish"
+    return (
+        f"none of the {n} records was judged ({prov.get('n_failed', 0)} failed generations); "
+        "nothing to publish -- fix the cause and rerun the same command (failed samples are retried)"
+    )
 
 
 def build_result(
@@ -195,6 +283,7 @@ def build_result(
     ]
     model_info = dict(meta.get("model_info") or {})
     labels = model_info.get("labels") or []
+    partial, variant = scope(meta, records)
     return {
         "schema_version": 1,
         "baseline": cfg["baseline"],
@@ -211,13 +300,19 @@ def build_result(
         "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],
         "run_id": meta["run_id"],
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "variant": variant,
+        "partial": partial,
     }
 
 
-def merge_runs(run_dirs: list[Path], runs_dir: Path) -> tuple[dict[str, Any], Path]:
+def merge_runs(
+    run_dirs: list[Path], runs_dir: Path, *, allow_partial: bool = False
+) -> tuple[dict[str, Any], Path]:
     """Combine shard runs of one configuration into one run directory and its Result.
 
-    All shards must share the configuration (apart from ``shard``) and together cover 0..n-1.
+    All shards must share the configuration (apart from ``shard``) and together cover 0..n-1, and each must
+    hold a record for every (condition, selected sample) -- a shard cut short is refused (finish it by
+    rerunning its command, which resumes) unless ``allow_partial``, which labels the Result partial.
     """
     from baselines.runconfig import RunConfig
 
@@ -236,9 +331,20 @@ def merge_runs(run_dirs: list[Path], runs_dir: Path) -> tuple[dict[str, Any], Pa
         have = ", ".join(f"{i}/{k}" for i, k in shards) or "unsharded runs"
         raise RunStoreError(f"merge needs each shard 0/{n} .. {n - 1}/{n} exactly once; got {have}")
     records: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in run_dirs:
-        for r in RunStore(d).load(repair=False):
+    short = []
+    for d, m, c in zip(run_dirs, metas, configs, strict=True):
+        got = RunStore(d).load(repair=False)
+        expected = int(m["dataset"]["n_samples"]) * len(c.conditions)
+        if len(got) < expected:
+            i, k = c.shard or (0, 1)
+            short.append(f"shard {i}/{k} ({d}) has {len(got)} of {expected} records")
+        for r in got:
             records.setdefault(record_key(r), r)
+    if short and not allow_partial:
+        raise RunStoreError(
+            f"incomplete shards: {'; '.join(short)}. Finish each by rerunning its command (it resumes), or "
+            "merge with --allow-partial to publish a result labelled partial"
+        )
     merged_cfg = base.model_copy(update={"shard": None})
     out_dir = Path(runs_dir) / merged_cfg.run_id()
     store = RunStore(out_dir)

@@ -1,6 +1,14 @@
 """The on-disk state of a run: ``runs/<run id>/samples.jsonl`` (one record per (condition, sample)) and
 ``run.json`` (config, model/dataset/judge provenance). Appends are flushed and fsynced per batch, so a killed
 run loses at most the batch in flight; reading tolerates (and repairs) a truncated last line.
+
+A record whose generation failed (``error`` set: endpoint down, bad key, ...) is *retried* on resume: the new
+record is appended and, when a (condition, id) pair has several, the last one counts (:meth:`RunStore.load`).
+
+Whole-file writes (run.json, a merged samples.jsonl, and the catalog's files through
+:func:`atomic_write_bytes`) go through a temporary file named after the writing process; a writer killed
+before its ``os.replace`` leaves that file behind, and the next write into the folder removes it once its
+process is gone. Written files get the usual mode (0644 under umask 022), not mkstemp's 0600.
 """
 
 from __future__ import annotations
@@ -22,18 +30,69 @@ class RunStoreError(ValueError):
     """A run directory is unreadable (corrupt record in the middle of samples.jsonl, missing run.json)."""
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` via a temp file in the same folder + os.replace (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+TMP_SUFFIX = ".tmp"
+
+
+def file_mode() -> int:
+    """The mode a new file gets from ``open()`` under the current umask (0644 under umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)
-            f.write("\n")
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def sweep_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary files (``.<name>.<pid>.<random>.tmp``) that writers killed mid-write left in
+    ``folder``: those whose process no longer runs. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        if not (p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)):
+            continue
+        parts = p.name[: -len(TMP_SUFFIX)].split(".")
+        pid = next((int(x[3:]) for x in parts if x.startswith("pid") and x[3:].isdigit()), None)
+        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and ``os.replace``: either the
+    complete new file is in place afterwards or the old one (if any) is untouched. The file gets the umask's
+    usual mode (:func:`file_mode`); temp files left by killed writers are swept first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        os.fchmod(fd, file_mode())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` atomically (:func:`atomic_write_bytes`; never half-written)."""
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def file_sha256(path: Path) -> str:
@@ -78,13 +137,13 @@ class RunStore:
     def load(self, *, repair: bool = True) -> list[dict[str, Any]]:
         """All complete records. A truncated/garbled *last* line (killed mid-write) is dropped and, with
         ``repair``, cut from the file; a bad line elsewhere raises RunStoreError naming file and line.
-        Duplicate (condition, id) pairs keep the first record."""
+        When a (condition, id) pair has several records (a failed sample retried on resume), the last one
+        counts, in the place of the first."""
         if not self.samples_path.is_file():
             return []
         data = self.samples_path.read_bytes()
         lines = data.split(b"\n")
-        records: list[dict[str, Any]] = []
-        seen: set[tuple[str, str]] = set()
+        by_key: dict[tuple[str, str], dict[str, Any]] = {}
         good_end = 0
         for i, line in enumerate(lines):
             is_last = i == len(lines) - 1
@@ -107,13 +166,11 @@ class RunStore:
                     "remove that line or start the run again with --fresh"
                 )
             good_end += len(line) + 1
-            if record_key(rec) not in seen:
-                seen.add(record_key(rec))
-                records.append(rec)
+            by_key[record_key(rec)] = rec  # a retried record replaces the earlier one, in its place
         if repair and good_end < len(data):
             with open(self.samples_path, "r+b") as f:
                 f.truncate(good_end)
-        return records
+        return list(by_key.values())
 
     def append(self, records: list[dict[str, Any]]) -> None:
         """Append records (one JSON line each), flushed and fsynced."""
@@ -127,17 +184,9 @@ class RunStore:
             os.fsync(f.fileno())
 
     def write_all(self, records: list[dict[str, Any]]) -> None:
-        """Replace samples.jsonl with ``records`` atomically (used by merge)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".samples.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for r in records:
-                    f.write(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n")
-            os.replace(tmp, self.samples_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Replace samples.jsonl with ``records`` atomically (merge; compaction after retried samples)."""
+        payload = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+        atomic_write_bytes(self.samples_path, payload.encode("utf-8"))
 
     def reset(self) -> None:
         """Forget earlier records (``--fresh``)."""

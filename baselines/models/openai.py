@@ -1,11 +1,18 @@
 """The ``openai`` back-end: any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, SGLang, ...).
 
-``openai:<model>`` with ``--base-url``. Images go as base64 PNG data URLs; requests run in a bounded thread
-pool; 429 / 5xx / timeouts / connection errors / malformed JSON are retried with exponential backoff and
-jitter, honouring ``Retry-After`` (seconds or an HTTP date), by the shared helper ``baselines.http``; every
-wait is capped (``backoff_max_s``, ``max_retry_after_s``), so one request waits at most ``max_retries`` times
-the larger cap. The API key is read from the environment
-variable named by ``api_key_env`` and never logged, returned by ``info()`` or put into an error message.
+``openai:<model>`` with ``--base-url``. Images go as base64 PNG data URLs; requests run on a bounded set of
+daemon threads; 429 / 5xx / timeouts / connection errors / malformed JSON are retried with exponential backoff
+and jitter, honouring ``Retry-After`` (seconds or an HTTP date), by the shared helper ``baselines.http``.
+
+Waits are bounded three ways: each wait is capped (``backoff_max_s``, ``max_retry_after_s``); each request has
+a total ``deadline_s`` (tries and waits together; a try's read timeout is cut to what is left); and a circuit
+breaker stops the run with a clear message (:class:`EndpointDown`, a BackendError) after ``breaker_after``
+consecutive failed requests, or at once on 401/403/404 (a wrong key or URL fails every request alike).
+Ctrl-C returns at once: waits are interruptible, requests in flight are abandoned (daemon threads).
+
+The API key is read from the environment variable named by ``api_key_env`` and never logged, returned by
+``info()`` or put into an error message; credentials in the base URL (``user:password@``, ``?api_key=``) are
+stripped from everything recorded (:func:`baselines.http.redact_url`).
 """
 
 from __future__ import annotations
@@ -16,8 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -26,12 +32,15 @@ from pydantic import BaseModel, Field
 from baselines.base import BackendError, Model
 from baselines.http import (
     RETRY_STATUSES,
+    CircuitBreaker,
+    Deadline,
     RetriesExhausted,
     Retryable,
     RetryPolicy,
     call_with_retries,
     new_session,
     parse_retry_after,
+    redact_url,
 )
 from baselines.params import StrictParams
 from baselines.registry import register
@@ -39,6 +48,15 @@ from baselines.types import GenerationConfig, Response, Sample, image_png_bytes
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = RETRY_STATUSES | {409, 425}  # and every other 5xx
+FATAL_STATUS = frozenset({401, 403, 404})  # every request would fail alike: stop the run at once
+
+
+class EndpointDown(BackendError):
+    """The circuit breaker opened: the endpoint failed too many requests in a row (or refused the key / URL)."""
+
+
+class Stopped(Exception):
+    """A request abandoned because the run is stopping (Ctrl-C, or the breaker opened)."""
 
 
 class OpenAIParams(StrictParams):
@@ -48,17 +66,26 @@ class OpenAIParams(StrictParams):
     base_url: str = Field("https://api.openai.com/v1", description="endpoint base URL (ends in /v1)")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
     concurrency: int = Field(8, ge=1, le=256, description="requests in flight at most")
-    timeout_s: float = Field(120.0, gt=0, description="read timeout of one request")
+    timeout_s: float = Field(60.0, gt=0, description="read timeout of one try")
     connect_timeout_s: float = Field(5.0, gt=0, description="connect timeout (also of the start-up check)")
-    max_retries: int = Field(6, ge=0, description="retries of a request after the first try")
+    deadline_s: float = Field(
+        180.0, gt=0, description="most time one request may take in all, tries and waits together"
+    )
+    breaker_after: int = Field(
+        5,
+        ge=0,
+        description="consecutive failed requests that stop the run (circuit breaker; 0: never); "
+        "401/403/404 stop it at once",
+    )
+    max_retries: int = Field(4, ge=0, description="retries of a request after the first try")
     backoff_base_s: float = Field(
         1.0,
         ge=0,
         description="first backoff; doubles per retry (capped at backoff_max_s); each wait is drawn "
         "uniformly from [backoff/2, backoff] (equal jitter)",
     )
-    backoff_max_s: float = Field(60.0, ge=0, description="longest backoff between two tries")
-    max_retry_after_s: float = Field(300.0, ge=0, description="cap on the wait a server's Retry-After asks")
+    backoff_max_s: float = Field(30.0, ge=0, description="longest backoff between two tries")
+    max_retry_after_s: float = Field(60.0, ge=0, description="cap on the wait a server's Retry-After asks")
     max_tokens_field: str = Field("max_tokens", description="max_tokens | max_completion_tokens")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="extra JSON fields of every request")
     check_connection: bool = Field(True, description="fail fast at start-up if the endpoint is unreachable")
@@ -126,10 +153,13 @@ class OpenAIModel(Model):
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         super().__init__(params)
         self.base_url = self.params.base_url.rstrip("/")
+        self.public_url = redact_url(self.base_url)  # what logs, errors and provenance show
         self._local = threading.local()
         self._served_model: str | None = None
+        self.breaker = CircuitBreaker(self.params.breaker_after)
+        self.sleep: Callable[[float], None] | None = None  # tests: injected waits
         if urlparse(self.base_url).scheme not in ("http", "https"):
-            raise BackendError(f"base URL {self.base_url!r} must start with http:// or https://")
+            raise BackendError(f"base URL {self.public_url!r} must start with http:// or https://")
         if self.params.check_connection:
             self._check_reachable()
 
@@ -140,6 +170,7 @@ class OpenAIModel(Model):
 
     def _redact(self, text: str) -> str:
         key = self._key
+        text = text.replace(self.base_url, self.public_url)
         return text.replace(key, "***") if key else text
 
     def _check_reachable(self) -> None:
@@ -149,7 +180,7 @@ class OpenAIModel(Model):
             socket.create_connection((u.hostname, port), timeout=self.params.connect_timeout_s).close()
         except OSError as e:
             raise BackendError(
-                f"cannot reach the endpoint {self.base_url} ({type(e).__name__}: {e}); check --base-url and "
+                f"cannot reach the endpoint {self.public_url} ({type(e).__name__}: {e}); check --base-url and "
                 "that the server is running"
             ) from None
 
@@ -165,7 +196,7 @@ class OpenAIModel(Model):
             "backend": self.name,
             "id": self.params.model,
             "revision": self._served_model or "unknown",
-            "base_url": self.base_url,
+            "base_url": self.public_url,
             "api_key_env": self.params.api_key_env,
             "labels": [],
         }
@@ -186,28 +217,41 @@ class OpenAIModel(Model):
         body.update(self.params.extra_body)
         return body
 
-    def _try(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _try(self, body: dict[str, Any], deadline: Deadline, stop: threading.Event) -> dict[str, Any]:
         import requests
 
+        if stop.is_set() or self.breaker.open:
+            raise Stopped("the run is stopping")
         headers = {"Content-Type": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
         url = f"{self.base_url}/chat/completions"
+        read_timeout = min(self.params.timeout_s, max(deadline.remaining(), 0.05))
         try:
             r = self._session().post(
                 url,
                 json=body,
                 headers=headers,
-                timeout=(self.params.connect_timeout_s, self.params.timeout_s),
+                timeout=(min(self.params.connect_timeout_s, read_timeout), read_timeout),
             )
         except requests.Timeout:
-            raise Retryable(f"timeout after {self.params.timeout_s:g}s") from None
+            raise Retryable(f"timeout after {read_timeout:g}s") from None
         except requests.ConnectionError as e:
             raise Retryable(f"connection error: {type(e).__name__}") from None
         if r.status_code in RETRY_STATUS or r.status_code >= 500:
             raise Retryable(f"HTTP {r.status_code}", parse_retry_after(r.headers.get("Retry-After")))
         if r.status_code >= 400:
-            raise BackendError(f"HTTP {r.status_code} from {url}: {self._redact(r.text[:300])}")
+            message = (
+                f"HTTP {r.status_code} from {self.public_url}/chat/completions: {self._redact(r.text[:300])}"
+            )
+            if r.status_code in FATAL_STATUS:
+                hint = (
+                    f"check the API key in ${self.params.api_key_env}"
+                    if r.status_code in (401, 403)
+                    else "check --base-url (it ends in /v1) and the model name"
+                )
+                self.breaker.trip(f"{message} ({hint})")
+            raise BackendError(message)
         try:
             data = r.json()
             msg = data["choices"][0]["message"]
@@ -227,7 +271,7 @@ class OpenAIModel(Model):
             jitter=True,
         )
 
-    def _one(self, sample: Sample, config: GenerationConfig) -> Response:
+    def _one(self, sample: Sample, config: GenerationConfig, stop: threading.Event) -> Response:
         t0 = time.perf_counter()
         try:
             body = self._body(sample, config)
@@ -237,20 +281,37 @@ class OpenAIModel(Model):
         def log_retry(n: int, failure: Retryable, wait: float) -> None:
             log.warning(
                 "%s: %s for sample %s; retry %d/%d in %.2fs",
-                self.base_url, failure, sample.id, n + 1, self.params.max_retries, wait,
+                self.public_url, failure, sample.id, n + 1, self.params.max_retries, wait,
             )  # fmt: skip
 
+        def wait(seconds: float) -> None:
+            if self.sleep is not None:
+                return self.sleep(seconds)
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:  # wakes at once when the run stops (Ctrl-C, breaker)
+                if stop.wait(min(left, 0.1)) or self.breaker.open:
+                    raise Stopped("the run is stopping")
+            return None
+
+        deadline = Deadline(self.params.deadline_s)
         try:
-            data, attempts = call_with_retries(lambda: self._try(body), self.retry_policy, on_retry=log_retry)
+            data, attempts = call_with_retries(
+                lambda: self._try(body, deadline, stop),
+                self.retry_policy,
+                sleep=wait,
+                on_retry=log_retry,
+                deadline=deadline,
+            )
+        except Stopped:
+            return Response(sample_id=sample.id, text="", error="not answered: the run was stopped")
         except BackendError as e:
+            self.breaker.failure(str(e))
             return Response(sample_id=sample.id, text="", latency_s=time.perf_counter() - t0, error=str(e))
         except RetriesExhausted as e:
-            return Response(
-                sample_id=sample.id,
-                text="",
-                latency_s=time.perf_counter() - t0,
-                error=self._redact(f"{self.base_url}: {e.last} (gave up after {e.attempts} tries)"),
-            )
+            error = self._redact(f"{self.public_url}: {e.last} (gave up after {e.attempts} tries{e.why})")
+            self.breaker.failure(error)
+            return Response(sample_id=sample.id, text="", latency_s=time.perf_counter() - t0, error=error)
+        self.breaker.success()
         self._served_model = self._served_model or data.get("model")
         usage = data.get("usage") or {}
         return Response(
@@ -261,9 +322,67 @@ class OpenAIModel(Model):
             meta={"finish_reason": data["choices"][0].get("finish_reason"), "attempts": attempts},
         )
 
+    def _stop_if_down(self) -> None:
+        if self.breaker.open:
+            raise EndpointDown(
+                f"stopped: the endpoint {self.public_url} failed {self.breaker.consecutive or 1} request(s) in "
+                f"a row (circuit breaker, --set model.breaker_after={self.params.breaker_after}); last error: "
+                f"{self._redact(self.breaker.reason or '?')}"
+            )
+
     def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:
-        """One Response per sample, in order; at most ``concurrency`` requests in flight."""
+        """One Response per sample, in order; at most ``concurrency`` requests in flight. Raises
+        :class:`EndpointDown` once the circuit breaker is open (the answers of this call are then dropped; the
+        harness keeps the records written before)."""
+        self._stop_if_down()
         if not samples:
             return []
-        with ThreadPoolExecutor(max_workers=min(self.params.concurrency, len(samples))) as pool:
-            return list(pool.map(lambda s: self._one(s, config), samples))
+        stop = threading.Event()
+        out = run_concurrently(
+            lambda s: self._one(s, config, stop), list(samples), self.params.concurrency, stop, self.breaker
+        )
+        self._stop_if_down()
+        return [
+            r
+            if r is not None
+            else Response(sample_id=s.id, text="", error="not answered: the run was stopped")
+            for s, r in zip(samples, out, strict=True)
+        ]
+
+
+def run_concurrently(
+    fn: Callable[[Any], Any], items: list[Any], workers: int, stop: threading.Event, breaker: CircuitBreaker
+) -> list[Any]:
+    """``[fn(x) for x in items]`` on at most ``workers`` daemon threads (None for items not run because
+    ``stop`` was set or ``breaker`` opened). A Ctrl-C in the calling thread sets ``stop`` and returns at once:
+    daemon threads never hold the process, whatever request they are blocked in."""
+    results: list[Any] = [None] * len(items)
+    errors: list[BaseException] = []
+    queue = iter(enumerate(items))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while not stop.is_set() and not breaker.open:
+            with lock:
+                nxt = next(queue, None)
+            if nxt is None:
+                return
+            try:
+                results[nxt[0]] = fn(nxt[1])
+            except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+                errors.append(e)
+                stop.set()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, min(workers, len(items))))]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.05)
+    except BaseException:
+        stop.set()
+        raise
+    if errors:
+        raise errors[0]
+    return results

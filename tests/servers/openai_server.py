@@ -13,7 +13,10 @@ Usage::
 Endpoints: ``POST /v1/chat/completions`` and ``GET /v1/models``. With ``api_key`` set, a request whose
 ``Authorization`` is not ``Bearer <api_key>`` gets 401. Recorded headers never contain the key: the
 Authorization value is replaced by ``"<redacted>"`` (``RecordedRequest.authorized`` says whether it matched).
-The default reply is ``"echo: <last user text> [images: <n>]"``. ``delay_s`` slows every answer.
+The default reply is ``"echo: <last user text> [images: <n>]"``. ``delay_s`` slows every answer;
+``always(fault)`` answers every request without a queued fault that way (an endpoint down or hanging).
+Runnable as a process for subprocess tests: ``python tests/servers/openai_server.py [fault [delay_s]]``
+prints its URL on the first line and serves until killed.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class FakeOpenAIServer:
         self.max_in_flight = 0
         self._in_flight = 0
         self._faults: deque[tuple[str, dict[str, Any]]] = deque()
+        self._default: tuple[str, dict[str, Any]] = ("ok", {})
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -94,9 +98,17 @@ class FakeOpenAIServer:
         with self._lock:
             self._faults.append((fault, kw))
 
+    def always(self, fault: str, **kw: Any) -> None:
+        """Answer every request without a queued fault with ``fault`` (e.g. ``always("503")`` for an endpoint
+        that is down, ``always("slow", delay_s=60)`` for one that accepts and never answers)."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
+        with self._lock:
+            self._default = (fault, kw)
+
     def _next_fault(self) -> tuple[str, dict[str, Any]]:
         with self._lock:
-            return self._faults.popleft() if self._faults else ("ok", {})
+            return self._faults.popleft() if self._faults else self._default
 
     @property
     def url(self) -> str:
@@ -232,3 +244,13 @@ def _completion(body: dict[str, Any], text: str, model: str) -> dict[str, Any]:
             "total_tokens": 1 + len(text.split()),
         },
     }
+
+
+if __name__ == "__main__":  # pragma: no cover - used by subprocess tests
+    import sys
+
+    srv = FakeOpenAIServer().start()
+    if len(sys.argv) > 1:
+        srv.always(sys.argv[1], delay_s=float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)
+    print(srv.url, flush=True)
+    threading.Event().wait()

@@ -350,3 +350,14 @@ class Result(Strict):
     labels: list[str] = Field(default_factory=list, description="e.g. 'smoke-test model', 'model organism'")
     run_id: str
     created: str
+    variant: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="what sets this result apart from the baseline's default run ('partial-limit2', "
+        "'set-1a2b3c4d'); ends its file name. None: the default configuration, complete",
+    )
+    partial: list[str] = Field(
+        default_factory=list,
+        description="why the result covers less than its configuration (limit, dataset subset, failed "
+        "samples, missing shards); empty when complete",
+    )

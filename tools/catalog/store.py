@@ -8,9 +8,7 @@ written only by :func:`write_result`). Every problem is a :class:`CatalogIssue` 
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -63,22 +61,13 @@ def check_catalog(
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``.
 
-    Either the complete new file is in place afterwards or the old one (if any) is untouched.
+    Either the complete new file is in place afterwards or the old one (if any) is untouched; the file gets
+    the umask's usual mode (0644 under umask 022), and temp files left by killed writers are swept
+    (:func:`baselines.runstore.atomic_write_bytes`, the one atomic writer).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from baselines.runstore import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
 
 
 def _dump_yaml(data: Any) -> str:
@@ -118,10 +107,12 @@ def _slug(value: Any) -> str:
 
 
 def result_path(result: Result, root: Path | str | None = None) -> Path:
-    """``results/<baseline>/<model-slug>__<dataset>__<defense or none>.yaml`` for this result."""
+    """``results/<baseline>/<model-slug>__<dataset>__<defense or none>[__<variant>].yaml`` for this result:
+    a partial or non-default run is named by its ``variant`` and never replaces the default, complete one."""
     model = result.model.get("id") or result.model.get("name") or result.model.get("backend") or "model"
     dataset = result.dataset.get("name") or "dataset"
-    name = f"{_slug(model)}__{_slug(dataset)}__{_slug(result.defense or 'none')}.yaml"
+    variant = f"__{_slug(result.variant)}" if result.variant else ""
+    name = f"{_slug(model)}__{_slug(dataset)}__{_slug(result.defense or 'none')}{variant}.yaml"
     return _root(root) / "results" / _slug(result.baseline) / name
 
 
@@ -146,6 +137,15 @@ def write_result(result: Result | dict, root: Path | str | None = None) -> Path:
         raise CatalogError(issues) from None
     path = result_path(res, base)
     issues: list[CatalogIssue] = []
+    if res.partial and not (res.variant or "").startswith("partial"):
+        issues.append(
+            CatalogIssue(
+                path,
+                None,
+                f"a partial result ({'; '.join(res.partial)}) must be named as one",
+                "set its variant to 'partial...' (the harness does)",
+            )
+        )
     names, _warning = checks.registry_names()
     if names and res.baseline not in names:
         issues.append(
@@ -167,5 +167,17 @@ def write_result(result: Result | dict, root: Path | str | None = None) -> Path:
         )
     if issues:
         raise CatalogError(issues)
-    atomic_write_text(path, _dump_yaml(res.model_dump(mode="json")))
+    try:
+        atomic_write_text(path, _dump_yaml(res.model_dump(mode="json", exclude_defaults=False)))
+    except OSError as e:
+        raise CatalogError(
+            [
+                CatalogIssue(
+                    path,
+                    None,
+                    f"cannot write the result ({e.strerror or type(e).__name__})",
+                    "make catalog/results writable, or run with --no-write-back",
+                )
+            ]
+        ) from None
     return path

@@ -110,6 +110,11 @@ def register(subparsers: argparse._SubParsersAction, *, detailed: bool = True) -
 
     p = subparsers.add_parser("merge", help=COMMANDS["merge"])
     p.add_argument("run_dirs", nargs="+", type=Path, help="run directories (runs/<run id>)")
+    p.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="merge shards that were cut short; the result is labelled partial (and named so)",
+    )
     add_common(p, default_runs_dir(), fresh=False)
     p.set_defaults(func=cmd_merge)
 
@@ -156,8 +161,7 @@ def run_request(args: argparse.Namespace) -> Any:
     """The RunRequest of the parsed `run` arguments (options not given keep RunRequest's defaults)."""
     from baselines.runrequest import RunRequest
 
-    given = {name: getattr(args, name, None) for name in RunRequest.model_fields}
-    return RunRequest(**{k: v for k, v in given.items() if v is not None})
+    return RunRequest.parse(**{name: getattr(args, name, None) for name in RunRequest.model_fields})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -172,25 +176,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: str) -> int:
-    """Run ``config``; print the summary; write the result back unless told not to (or a shard)."""
+    """Run ``config``; print the summary; write the result back unless told not to (or a shard). A run in
+    which no sample was judged exits 1 and writes nothing; an interrupted or stopped run says how to resume."""
     from baselines.harness import run
+    from baselines.http import redact_urls
 
     runs_dir = Path(args.runs_dir)
+    hint = redact_urls(resume_hint)
+    kept = f"the records written so far are kept in {runs_dir / config.run_id()}/samples.jsonl"
     try:
         outcome = run(config, runs_dir, fresh=args.fresh, progress=not args.no_progress, threads=args.threads)
     except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: the records written so far are kept in {runs_dir / config.run_id()}/samples.jsonl; "
-            f"no result was written. Resume with:\n  {resume_hint}",
-            file=sys.stderr,
-        )
+        print(f"\ninterrupted: {kept}; no result was written. Resume with:\n  {hint}", file=sys.stderr)
         return 130
+    except OSError as e:
+        return fail(
+            f"cannot write the run's records: {e.strerror or type(e).__name__}: {e.filename or runs_dir}; "
+            "choose a writable folder with --runs-dir (or $MLLM_SAFETY_RUNS)"
+        )
     except user_errors() as e:
-        return fail(str(e))
+        code = fail(str(e))
+        if (runs_dir / config.run_id() / "samples.jsonl").is_file():
+            print(f"{kept}. Once fixed, resume with:\n  {hint}", file=sys.stderr)
+        return code
     summary = format_summary(
         outcome.result, run_dir=outcome.run_dir, n_new=outcome.n_new, n_resumed=outcome.n_resumed
     )
     print(summary)
+    if outcome.n_retried:
+        print(f"  retried {outcome.n_retried} record(s) that had failed in an earlier invocation")
     print(format_generation(outcome.conditions))
     for judge, error in outcome.first_errors.items():
         print(f"  unjudged by {judge}, first error: {' '.join(error.split())[:300]}")
@@ -198,10 +212,19 @@ def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: st
 
 
 def write_back(result: dict[str, Any], config: Any, no_write_back: bool) -> int:
-    """Validate and write the result into the catalog (atomic), printing where; or say why not."""
+    """Validate and write the result into the catalog (atomic), printing where; or say why not. A result
+    with no judged sample is an error (exit 1, nothing written); a partial one is written under its variant
+    name (never over the complete result) and says why it is partial."""
     from baselines.rerun import write_back_skipped
+    from baselines.runresult import unpublishable
     from tools.catalog.store import CatalogError, write_result
 
+    empty = unpublishable(result)
+    if empty:
+        print(f"error: {empty}", file=sys.stderr)
+        return 1
+    for reason in result.get("partial") or []:
+        print(f"  partial: {reason}")
     skipped = write_back_skipped(config, no_write_back)
     if skipped:
         print(skipped)
@@ -210,7 +233,7 @@ def write_back(result: dict[str, Any], config: Any, no_write_back: bool) -> int:
         path = write_result(result)
     except CatalogError as e:
         return fail(f"result not written: {'; '.join(str(i) for i in e.issues)}")
-    print(f"result: {path}")
+    print(f"result: {path}" + (" (partial: its name says so)" if result.get("partial") else ""))
     return 0
 
 
@@ -219,7 +242,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from baselines.runresult import merge_runs
 
     try:
-        result, out_dir = merge_runs(list(args.run_dirs), Path(args.runs_dir))
+        result, out_dir = merge_runs(
+            list(args.run_dirs), Path(args.runs_dir), allow_partial=args.allow_partial
+        )
+    except OSError as e:
+        return fail(f"cannot merge: {e.strerror or type(e).__name__}: {e.filename or args.runs_dir}")
     except user_errors() as e:
         return fail(str(e))
     n = result["provenance"]["n_records"]
@@ -230,9 +257,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     """Repeat a run from the ``config`` recorded in a result file."""
     from baselines.rerun import rerun_config
+    from tools.catalog.yamlio import YamlProblem, decode_utf8, parse_yaml
+
+    def read(path: Path) -> Any:  # the catalog's hardened loader: no aliases (billion laughs), no tags
+        try:
+            return parse_yaml(decode_utf8(path.read_bytes())).data
+        except YamlProblem as e:
+            raise ValueError(f"line {e.line}: {e.message}") from None
 
     try:
-        config = rerun_config(args.result_file, Path(args.runs_dir), batch_size=args.batch_size)
+        config = rerun_config(args.result_file, Path(args.runs_dir), batch_size=args.batch_size, read=read)
     except user_errors() as e:
         return fail(str(e))
     hint = f"mllm-safety rerun {shlex.quote(str(args.result_file))}"
