@@ -152,6 +152,7 @@ def render_judges_page(ctx: Ctx) -> str:
     for b in judges:
         human, others, scored = judge_rows(ctx, b.name)
         validated = bool(human) or any(is_validation(r, b.name) for r in ctx.results)
+        validated = validated or any(v.judge == b.name for v in getattr(ctx, "judge_validations", []))
         p = ctx.papers.get(b.paper_id or "")
         paper = f'<a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a>' if p else "—"
         rows.append(
@@ -165,6 +166,9 @@ def render_judges_page(ctx: Ctx) -> str:
         "<th>Judge</th><th>What it does</th><th>Paper</th><th>Results scored</th><th>Human agreement</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>\n"
     )
+    from tools.site.judge_tables import sensitivity_section, validation_section  # issue 14: measured tables
+
+    out.append(validation_section(ctx) + sensitivity_section(ctx, page))
     for b in judges:
         out.append(_judge_section(b, ctx, page))
     return "\n".join(out)
