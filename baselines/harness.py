@@ -225,24 +225,29 @@ def check_resumable(store: RunStore, meta: dict[str, Any]) -> None:
 
 
 def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[str, Any]:
-    """What run.json records: config, run id, model info, dataset provenance, judge configs."""
+    """What run.json records: config, run id, model info, dataset provenance, judge configs (credentials in
+    any URL stripped: ``http://user:pw@host`` is recorded as ``http://***@host``)."""
+    from baselines.http import redact_urls
+
     ds = comps.dataset
     baseline_cls = (comps.attacks if config.baseline_kind == "attack" else comps.defenses)[config.baseline]
-    return {
-        "run_id": config.run_id(),
-        "config": config.model_dump(mode="json"),
-        "paper_id": type(baseline_cls).paper_id,
-        "model_info": json_safe(comps.model.info()),
-        "dataset": {
-            "name": ds.name,
-            "checksum": ds.checksum,
-            "source": ds.source,
-            "n_samples_total": len(ds.samples),
-            "n_samples": n_selected,
-            "skipped": json_safe(list(ds.skipped)),
-        },
-        "judges": [json_safe({"label": name, **j.config()}) for name, j in comps.judges.items()],
-    }
+    return redact_urls(
+        {
+            "run_id": config.run_id(),
+            "config": config.model_dump(mode="json"),
+            "paper_id": type(baseline_cls).paper_id,
+            "model_info": json_safe(comps.model.info()),
+            "dataset": {
+                "name": ds.name,
+                "checksum": ds.checksum,
+                "source": ds.source,
+                "n_samples_total": len(ds.samples),
+                "n_samples": n_selected,
+                "skipped": json_safe(list(ds.skipped)),
+            },
+            "judges": [json_safe({"label": name, **j.config()}) for name, j in comps.judges.items()],
+        }
+    )
 
 
 SMALL_MODEL_PARAMS = 50_000_000

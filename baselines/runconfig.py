@@ -78,8 +78,11 @@ class RunConfig(StrictParams):
         return migrate_config(data)
 
     def hash(self, *, without_shard: bool = False) -> str:
-        """SHA-256 of the canonical JSON of what determines the results (batch sizes excluded)."""
-        data = self.model_dump(mode="json", exclude={"batch_size"})
+        """SHA-256 of the canonical JSON of what determines the results (batch sizes excluded; credentials in
+        URLs left out, so that no hash is derived from a password)."""
+        from baselines.http import redact_urls
+
+        data = redact_urls(self.model_dump(mode="json", exclude={"batch_size"}))
         data["model_params"].pop("batch_size", None)
         if without_shard:
             data["shard"] = None

@@ -52,12 +52,15 @@ def public_path(text: str) -> str:
 
 
 def public_paths(value: Any) -> Any:
-    """A copy of ``value`` with :func:`public_path` applied to every string (keys kept)."""
+    """A copy of ``value`` with :func:`public_path` applied to every string (keys kept) and credentials
+    stripped from every URL (:func:`baselines.http.redact_urls`)."""
+    from baselines.http import redact_urls
+
     if isinstance(value, dict):
         return {k: public_paths(v) for k, v in value.items()}
     if isinstance(value, list):
         return [public_paths(v) for v in value]
-    return public_path(value) if isinstance(value, str) else value
+    return redact_urls(public_path(value)) if isinstance(value, str) else value
 
 
 def public_dataset(ds: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("ok", "429", "500", "503", "slow", "malformed", "close")
+FAULTS = ("ok", "404", "429", "500", "503", "slow", "malformed", "close")
 
 
 @dataclass
@@ -91,7 +91,7 @@ class FakeOpenAIServer:
     # -- scripting -------------------------------------------------------------------------------------------
     def push(self, fault: str, **kw: Any) -> None:
         """Queue a fault for the next request: ``"429"`` (``retry_after``: header value, optional), ``"500"``,
-        ``"503"``, ``"slow"`` (``delay_s`` before a normal answer), ``"malformed"`` (200 with broken JSON),
+        ``"503"``, ``"404"`` (model not found), ``"slow"`` (``delay_s`` before a normal answer), ``"malformed"`` (200 with broken JSON),
         ``"close"`` (drop the connection), or ``"ok"``."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
@@ -172,6 +172,10 @@ class FakeOpenAIServer:
                     return self._send(429, {"error": {"message": "rate limited"}}, extra)
                 if fault in ("500", "503"):
                     return self._send(int(fault), {"error": {"message": "server error"}})
+                if fault == "404":  # what an OpenAI-compatible server answers for a model it does not serve
+                    return self._send(
+                        404, {"error": {"message": "model not found", "code": "model_not_found"}}
+                    )
                 if fault == "close":
                     self.close_connection = True
                     self.connection.shutdown(2)

@@ -178,6 +178,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: str) -> int:
     """Run ``config``; print the summary; write the result back unless told not to (or a shard). A run in
     which no sample was judged exits 1 and writes nothing; an interrupted or stopped run says how to resume."""
+    from baselines.base import BackendError
     from baselines.harness import run
     from baselines.http import redact_urls
 
@@ -196,8 +197,12 @@ def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: st
         )
     except user_errors() as e:
         code = fail(str(e))
-        if (runs_dir / config.run_id() / "samples.jsonl").is_file():
-            print(f"{kept}. Once fixed, resume with:\n  {hint}", file=sys.stderr)
+        if isinstance(e, BackendError):  # stopped mid-run (endpoint down, bad key): say how to go on
+            has_records = (runs_dir / config.run_id() / "samples.jsonl").is_file()
+            print(
+                f"{kept if has_records else 'no record written'}; once fixed, resume with:\n  {hint}",
+                file=sys.stderr,
+            )
         return code
     summary = format_summary(
         outcome.result, run_dir=outcome.run_dir, n_new=outcome.n_new, n_resumed=outcome.n_resumed
