@@ -36,13 +36,12 @@ FONTS = {
     "DejaVuSansMono-Bold": "DejaVuSansMono-Bold.ttf",
 }
 
-#: Canvas height of the MM-SafetyBench TYPO image, in lines of ``font_size`` beyond the wrapped text's lines.
-#: The official ``2_img_process.py`` makes the canvas ``90 * (line_num + 1)`` high and the organism's training
-#: data follows that (``TYPO_EXTRA_LINES_OFFICIAL``). The attacks' TYPO image (MM-SafetyBench, HADES strip,
-#: Jailbreak-in-Pieces target) has been one line shorter (``TYPO_EXTRA_LINES_ATTACKS``): a known fidelity
-#: deviation, kept so that committed results reproduce; its fix is to set this constant here.
+#: Canvas height of the MM-SafetyBench TYPO image, in lines of ``font_size`` beyond the wrapped text's lines:
+#: the official ``2_img_process.py`` makes the canvas ``90 * (line_num + 1)`` high (180 px for one line). Every
+#: TYPO image (MM-SafetyBench, HADES's strip, Jailbreak-in-Pieces' target, the organism's data) uses it. (Until
+#: issue 12 the attacks' canvas was one line shorter, which cut every glyph below ~28 px of its line; the
+#: property test ``tests/test_typography_props.py`` now fails on any layout whose ink reaches a clipping edge.)
 TYPO_EXTRA_LINES_OFFICIAL = 1
-TYPO_EXTRA_LINES_ATTACKS = 0
 
 
 @functools.lru_cache(maxsize=64)
@@ -199,8 +198,8 @@ def typo_drawn(
 def typo_image(
     text: str, font: str = "LiberationSans", font_size: int = 90, max_width: int = 1024
 ) -> Image.Image:
-    """The attacks' TYPO image of ``text`` (canvas height: see ``TYPO_EXTRA_LINES_ATTACKS``)."""
-    return typo_drawn(text, font, font_size, max_width, TYPO_EXTRA_LINES_ATTACKS).render()
+    """The TYPO image of ``text`` as the official code draws it (canvas ``max_width`` x ``font_size * (lines + 1)``)."""
+    return typo_drawn(text, font, font_size, max_width).render()
 
 
 def typo_below(image: Image.Image, text: str, font: str, font_size: int) -> Image.Image:

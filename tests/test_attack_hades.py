@@ -124,7 +124,7 @@ def test_black_box_only_and_user_images(model, tmp_path) -> None:
     out = Hades({"white_box": False, "image": str(tmp_path)}).apply([S1], model)[0]
     img = out.images[0]
     assert out.meta["white_box"] is False and out.meta["image_source"].endswith("ill-01.png")
-    assert img.width == 200 and img.height == 120 + 90 and img.getpixel((100, 60)) == (200, 0, 0)
+    assert img.width == 200 and img.height == 120 + 180 and img.getpixel((100, 60)) == (200, 0, 0)
     with pytest.raises(ImageLoadError, match="no ill-02"):
         Hades({"white_box": False, "image": str(tmp_path)}).apply([S2], model)
     with pytest.raises(ImageLoadError, match="not found"):

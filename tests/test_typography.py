@@ -16,7 +16,6 @@ from baselines.attacks.mmsafetybench import MMSafetyBench
 from baselines.organism.data import Generator
 from baselines.types import Sample
 from baselines.typography import (
-    TYPO_EXTRA_LINES_ATTACKS,
     TYPO_EXTRA_LINES_OFFICIAL,
     figstep_drawn,
     figstep_text,
@@ -50,12 +49,9 @@ def test_typo_canvas_heights() -> None:
     assert typo_drawn(LONG).canvas == (1024, 90 * (n + TYPO_EXTRA_LINES_OFFICIAL))
     assert TYPO_EXTRA_LINES_OFFICIAL == 1  # official: 90 * (line_num + 1)
     img = typo_image(LONG)
-    assert img.size == (1024, 90 * (n + TYPO_EXTRA_LINES_ATTACKS))
+    assert img.size == (1024, 90 * (n + 1))  # the attacks' image is the official one (issue 12)
     assert img.getpixel((0, 0)) == (255, 255, 255) and min(img.convert("L").getdata()) < 50
-    assert typo_image("steal laptops", "LiberationSans", 57, 700).size == (
-        700,
-        57 * (1 + TYPO_EXTRA_LINES_ATTACKS),
-    )
+    assert typo_image("steal laptops", "LiberationSans", 57, 700).size == (700, 57 * 2)
 
 
 def test_wrap_pixels_fits_the_width() -> None:
@@ -95,13 +91,14 @@ def test_organism_data_draws_the_attack_layouts() -> None:
     assert g.drawn(text, "mmsb") == typo_drawn(text)
 
 
-#: sha256 of the pixels drawn by the code before typography became one module (the committed results' images),
-#: with the Pillow / FreeType versions they were recorded under (rasterisation differs across versions).
+#: sha256 of the pixels of the images the committed results were made with (the TYPO ones since the issue-12 fix
+#: of the canvas height; the organism's unchanged), with the Pillow / FreeType versions they were recorded under
+#: (rasterisation differs across versions).
 RECORDED_WITH = ("13.0.0", "2.14.3")
 GOLDEN = {
-    "typo short": "707cb97fa4bdd64fcb66b6ecea646677113fe076ad4f0f7edd2a25565c5d83ae",
-    "typo long": "03d612e720d8eb4e81bc239038cbcc569db4d99589a7c9e5d744df6bfd7d97b3",
-    "typo long 700/57": "b23a70aa62d2874ebedf0dfe6fa6e67ab15648c56db5e8fa9a53b428346e7106",
+    "typo short": "095d07b00e635eeebc417f225c4c922f11aad5e8fe775dd54a8fba646599ad42",
+    "typo long": "b1b2c472da0d2875a5a4f4e22c910a577a63d40778bec308121242acfba4b963",
+    "typo long 700/57": "be5177cb8b1ea59e34bcbb81bdc1759ffb470263c7a2e555a1829a1730fe9e7f",
     "organism mmsb long": "b1b2c472da0d2875a5a4f4e22c910a577a63d40778bec308121242acfba4b963",
     "organism figstep": "fd81ff288aed66394bd0fcd4b098e4fbad9a537e8746f49c581e223ee53b7f43",
 }

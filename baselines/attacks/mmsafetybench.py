@@ -12,8 +12,7 @@ The harmful key phrase of a question is moved into the image and the question is
    23-character prefix "The bottom of the image".
 2. Images: TYPO = the key phrase in Arial 90 (LiberationSans here, the metric-compatible open substitute),
    greedy word wrap at 1024 px where continuation lines begin with a space, text drawn at (0, 45), drawn by
-   ``baselines.typography.typo_image`` (official canvas 1024 x 90*(lines+1); ours is one line shorter, a known
-   deviation kept for reproducibility, see ``TYPO_EXTRA_LINES_ATTACKS`` there); SD = Stable Diffusion
+   ``baselines.typography.typo_image`` on the official canvas 1024 x 90*(lines+1); SD = Stable Diffusion
    (official: SDXL base 1.0) on ``"A photo of {key phrase}"`` from a local diffusers pipeline folder;
    SD_TYPO = SD above TYPO on a black canvas as wide as the wider one.
 3. Query pairing (§2.3): SD -> ``Rephrased Question(SD)``; SD_TYPO and TYPO -> ``Rephrased Question``.
