@@ -8,7 +8,8 @@ training samples still unsolved; validation is one target call.
 
 Substitutions (documented): the defender conversation is flattened into one user turn per call (the Model API
 is single-turn) and the assistant pre-fill ``{"improvement": "","prompt": "`` is replaced by tolerant JSON
-parsing; the retrieval embedding is a deterministic offline one (see :func:`embed`) instead of CLIP ViT-B/32.
+parsing. The retrieval embedding is CLIP ViT-B/32 or, chosen explicitly, the offline stand-in :func:`embed`
+(``_adashield_embed``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -169,8 +170,11 @@ def refine(
     max_attempts: int,
     target_config: GenerationConfig,
     defender_config: GenerationConfig,
+    embed_fn: Callable[[Sample], np.ndarray] | None = None,
 ) -> tuple[list[PoolEntry], TrainReport]:
-    """Run AdaShield-A's loop over ``train`` (per-sample), validate on ``valid`` of the same scenario."""
+    """Run AdaShield-A's loop over ``train`` (per-sample), validate on ``valid`` of the same scenario; pool
+    entries are embedded with ``embed_fn`` (default: the stand-in :func:`embed`)."""
+    embed_fn = embed_fn or embed
     report = TrainReport()
     items: list[tuple[Sample, str]] = []
     for s in train:
@@ -235,7 +239,7 @@ def refine(
         report.validation[items[k][0].id] = ratio
         if ratio >= alpha:
             s, sc = items[k]
-            pool.append(PoolEntry(sc, s.id, prompts[k], [float(x) for x in embed(s)]))
+            pool.append(PoolEntry(sc, s.id, prompts[k], [float(x) for x in embed_fn(s)]))
     return pool, report
 
 

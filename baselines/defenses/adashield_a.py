@@ -8,13 +8,16 @@ sample's prompt is refined by the defender (``defender="target"``: the protected
 default is Vicuna-13B-v1.5, e.g. ``defender=hf:lmsys/vicuna-13b-v1.5``). Accepted prompts form the pool; it can be
 saved to / loaded from ``pool_path`` (JSON).
 
-Inference: each input is embedded (offline stand-in for CLIP ViT-B/32: image thumbnail + hashed words, see
-``_adashield_train.embed``) and the pool prompt of the most similar entry (cosine; first on ties, where the
-code breaks ties at random) is combined with the query as AdaShield-S does. The paper's threshold beta ("below
-it no defense prompt is used") has no published value and is absent from the released script: ``beta=None``
-(default) always applies the nearest prompt; with a number, inputs below it get no prompt (or the static one,
-``below_beta="static"``). An empty pool falls back to the static prompt. ``Response.meta["adashield"]`` says
-which prompt was used and whether the input was one of the training samples.
+Inference (``inference_benign_code/benign_ours.py``): each input is embedded (``embed``: CLIP ViT-B/32 through
+transformers, ``--set embed=hf:openai/clip-vit-base-patch32`` or a local folder; or, as an explicit and recorded
+choice, the offline ``stand-in`` of ``_adashield_train.embed``; see ``_adashield_embed``) and the pool entry of
+highest cosine similarity is found (first on ties, where the code breaks ties at random). Its prompt is combined
+with the query as AdaShield-S does **only when the similarity exceeds beta** (official: ``best_similarity >
+args.beta``, default 0.7 for LLaVA); otherwise the query goes unchanged (``below_beta="static"`` substitutes the
+static prompt instead, an option of ours). ``beta=None`` applies the nearest prompt to every input, as the
+released attack-inference script ``infer_qr.py`` does. An empty pool falls back to the static prompt.
+``Response.meta["adashield"]`` records the embedding, the similarity, beta, which prompt was used and whether the
+input was one of the training samples.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from pydantic import BaseModel, Field
 
 from baselines import registry
 from baselines.base import Defense, Model
-from baselines.defenses._adashield_train import PoolEntry, TrainReport, embed, refine, split_by_scenario
+from baselines.defenses._adashield_embed import STAND_IN, embedder
+from baselines.defenses._adashield_train import PoolEntry, TrainReport, refine, split_by_scenario
 from baselines.defenses._wrapper import WrappedModel, with_meta
 from baselines.defenses.adashield_s import combine, static_defense_prompt
 from baselines.params import StrictParams
@@ -69,7 +73,15 @@ class AdashieldA(Defense):
         )
         valid_fraction: float = Field(0.2, description="per-scenario share used for validation")
         pool_path: str | None = Field(None, description="JSON pool to load if it exists, else to write")
-        beta: float | None = Field(None, description="similarity threshold; None = always use the nearest")
+        embed: str = Field(
+            STAND_IN,
+            description="retrieval embedding: hf:openai/clip-vit-base-patch32 (official CLIP ViT-B/32) or a "
+            "local CLIP folder, or stand-in (offline, not CLIP; recorded in every decision)",
+        )
+        beta: float | None = Field(
+            0.7,
+            description="apply the retrieved prompt only if similarity > beta (official LLaVA 0.7); None = always",
+        )
         below_beta: Literal["none", "static"] = Field("none", description="prompt below beta: none or static")
         mode: Literal["repeat", "cogvlm", "prepend", "append"] = Field("repeat", description="as AdaShield-S")
         seed: int = Field(0, description="defender sampling seed")
@@ -77,6 +89,13 @@ class AdashieldA(Defense):
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         super().__init__(params)
         self._trained: dict[int, tuple[list[PoolEntry], TrainReport | None, list[str]]] = {}
+        self._embed: Any = None
+
+    def embed(self, sample: Sample) -> np.ndarray:
+        """The retrieval key of ``sample`` under the configured embedding (loaded once)."""
+        if self._embed is None:
+            self._embed = embedder(self.params.embed)
+        return self._embed(sample)
 
     def training_samples(self, model: Model) -> tuple[list[Sample], list[Sample]]:
         """(train, valid) attacked harmful samples from ``train_dataset``."""
@@ -109,6 +128,7 @@ class AdashieldA(Defense):
             alpha=p.alpha,
             max_attempts=p.max_attempts,
             target_config=GenerationConfig(max_new_tokens=p.target_max_new_tokens, seed=p.seed),
+            embed_fn=self.embed,
             defender_config=GenerationConfig(
                 max_new_tokens=p.defender_max_new_tokens,
                 temperature=p.defender_temperature,
@@ -124,6 +144,11 @@ class AdashieldA(Defense):
             path = Path(self.params.pool_path) if self.params.pool_path else None
             if path is not None and path.exists():
                 doc = json.loads(path.read_text(encoding="utf-8"))
+                if doc.get("embed", STAND_IN) != self.params.embed:
+                    raise ValueError(
+                        f"adashield_a: pool {path} was embedded with {doc.get('embed', STAND_IN)!r}, not "
+                        f"embed={self.params.embed!r}; use the same embedding or another pool_path"
+                    )
                 pool = [PoolEntry(**e) for e in doc["pool"]]
                 self._trained[key] = (pool, None, list(doc.get("train_ids", [])))
             else:
@@ -131,7 +156,12 @@ class AdashieldA(Defense):
                 pool, report = self.build_pool(model, train, valid)
                 ids = [s.id for s in train]
                 if path is not None:
-                    doc = {"pool": [asdict(e) for e in pool], "train_ids": ids, "report": asdict(report)}
+                    doc = {
+                        "embed": self.params.embed,
+                        "pool": [asdict(e) for e in pool],
+                        "train_ids": ids,
+                        "report": asdict(report),
+                    }
                     tmp = path.with_suffix(path.suffix + ".tmp")
                     tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
                     tmp.replace(path)
@@ -144,10 +174,10 @@ class AdashieldA(Defense):
         return _RetrievalModel(model, self, pool, report, ids)
 
 
-def retrieve(pool: Sequence[PoolEntry], sample: Sample) -> tuple[int, float]:
-    """Index and cosine similarity of the pool entry nearest to ``sample`` (first index on ties)."""
+def retrieve(pool: Sequence[PoolEntry], key: np.ndarray) -> tuple[int, float]:
+    """Index and cosine similarity of the pool entry nearest to the unit vector ``key`` (first index on ties)."""
     mat = np.array([e.embedding for e in pool])
-    sims = mat @ embed(sample)
+    sims = mat @ key
     best = int(np.argmax(sims))
     return best, float(sims[best])
 
@@ -164,6 +194,8 @@ class _RetrievalModel(WrappedModel):
             "size": len(self.pool),
             "scenarios": sorted({e.scenario for e in self.pool}),
             "train_ids": sorted(self.train_ids),
+            "embed": self.params.embed,
+            "beta": self.params.beta,
         }
         return info
 
@@ -172,13 +204,15 @@ class _RetrievalModel(WrappedModel):
         p = self.params
         if not self.pool:
             return static_defense_prompt(), {"prompt": "static", "reason": "empty pool"}
-        k, sim = retrieve(self.pool, sample)
+        k, sim = retrieve(self.pool, self.defense.embed(sample))
         meta = {
+            "embed": p.embed,
+            "beta": p.beta,
             "similarity": round(sim, 6),
             "entry": self.pool[k].sample_id,
             "scenario": self.pool[k].scenario,
         }
-        if p.beta is not None and sim < p.beta:
+        if p.beta is not None and not sim > p.beta:  # official: defense prompt only if best_similarity > beta
             if p.below_beta == "static":
                 return static_defense_prompt(), {**meta, "prompt": "static"}
             return None, {**meta, "prompt": "none"}
