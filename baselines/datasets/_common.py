@@ -3,7 +3,7 @@
 A loader reads files from a local path. Every file it reads (data and images) goes into one ``Checksum``
 (sha256 over ``relative path + sha256 of bytes``, sorted, so the value does not depend on reading order).
 A missing file gives a ``DatasetError`` naming the path and the expected layout (a short tree); a malformed
-row gives ``file:line``; a corrupt or missing image is skipped and recorded, and loading goes on.
+row gives ``file:line``; a corrupt or missing image is skipped and recorded, and loading goes on. Images are decoded lazily.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from baselines.base import DatasetError
-from baselines.imaging import ImageLoadError, load_image
+from baselines.datasets._images import lazy_image
+from baselines.imaging import ImageLoadError
 
 
 class Checksum:
@@ -115,13 +116,15 @@ def field(row: dict[str, Any], key: str, where: str, *, kind: type | tuple[type,
 def load_images(
     paths: list[Path], sample_id: str, checksum: Checksum, skipped: list[dict[str, str]]
 ) -> tuple | None:
-    """The images as RGB PIL images, or None (with a ``skipped`` record) when one is missing or corrupt."""
+    """The images as lazily decoded RGB PIL images (:mod:`baselines.datasets._images`: the header is read now,
+    the pixels when used, so memory does not grow with the dataset), or None (with a ``skipped`` record) when
+    one is missing or its header cannot be read."""
     images = []
     for p in paths:
         try:
             if p.is_file():
                 checksum.add(p)
-            images.append(load_image(p))
+            images.append(lazy_image(p))
         except ImageLoadError as e:
             skipped.append({"id": sample_id, "path": str(p), "error": str(e)})
             return None
