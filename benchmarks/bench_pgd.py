@@ -4,6 +4,8 @@
     python benchmarks/bench_pgd.py --gpu-7b              # GPU: LLaVA-1.5-7B-shaped random weights, bf16
     python benchmarks/bench_pgd.py --gpu-7b --tiny-shape # the same code path with a small config (CPU check)
 
+Torch CPU threads are pinned (``--threads``, default 1) and printed.
+
 The attack's step is exactly what ``visual_adv`` runs: ``linf_pgd`` with the attack's own loss function (a
 fresh ``random.sample`` of 8 targets from a corpus per step, ``WhiteBox.target_loss``, token-weighted mean),
 signed-gradient update and eps-ball projection. The bare step is the minimal hand-written equivalent on the
@@ -119,18 +121,11 @@ def flops_per_step(model, batch: int, n_img: int, n_text: int, n_target: int) ->
     return 2 * fwd * batch
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Measure and print the figures."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument(
-        "--gpu-7b", action="store_true", help="LLaVA-1.5-7B-shaped random-weight model (GPU, bf16)"
-    )
-    ap.add_argument("--tiny-shape", action="store_true", help="with --gpu-7b: a small config (CPU check)")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 10 on GPU, 20 on CPU)")
-    ap.add_argument("--target-tokens", type=int, default=64)
-    args = ap.parse_args(argv)
+def pgd_step_times(model, proc, device, *, batch: int, steps: int, target_tokens: int, folder: Path) -> dict:
+    """Time one ``visual_adv`` PGD step and the bare transformers forward + backward at ``batch``.
 
+    Both are warmed up, then timed in three interleaved repeats of ``steps`` steps; the best of each is kept.
+    Returns seconds per step (``bare_s``, ``attack_s``), the FLOPs estimate and the token counts."""
     import torch
     import torch.nn.functional as F
 
@@ -138,43 +133,34 @@ def main(argv: list[str] | None = None) -> int:
     from baselines.attacks.visual_adv import VisualAdv
     from baselines.models._hf_whitebox import LlavaWhiteBox
 
-    kind = ("7b-tiny-shape" if args.tiny_shape else "7b") if args.gpu_7b else "tiny"
-    tmp = Path(tempfile.mkdtemp(prefix="bench-pgd-"))
-    t0 = time.perf_counter()
-    model, proc, device, dtype = build(kind, tmp / "m")
-    print(
-        f"model: {kind}, {sum(p.numel() for p in model.parameters()) / 1e9:.3f} B params, {dtype}, {device}, "
-        f"built in {time.perf_counter() - t0:.1f} s"
-    )
+    folder.mkdir(parents=True, exist_ok=True)
     wb = LlavaWhiteBox(model, proc)
     tok = proc.tokenizer
-    b, n_t = args.batch, args.target_tokens
+    b, n_t = batch, target_tokens
     corpus = [text_with_tokens(tok, n_t, seed=i) for i in range(2 * b)]
-    (tmp / "corpus.txt").write_text("\n".join(c.strip() for c in corpus) + "\n")
+    (folder / "corpus.txt").write_text("\n".join(c.strip() for c in corpus) + "\n")
     prompt = text_with_tokens(tok, 40, seed=99).strip()
-    attack = VisualAdv({"targets": str(tmp / "corpus.txt"), "batch_size": b, "prompt": prompt, "eps": 32})
+    attack = VisualAdv({"targets": str(folder / "corpus.txt"), "batch_size": b, "prompt": prompt, "eps": 32})
     loss_fn, targets = attack.loss_function(wb)
     x0 = wb.pixels_from_images([attack.clean_image()])
-    batch = wb._batch([prompt] * b, targets[:b], None)
-    n_text = int(
-        batch["input_ids"].shape[1] - batch["labels"].shape[1] - wb.model.config.image_seq_length - 1
-    )
-    n_target = int(batch["n_target"].float().mean())
-    steps = args.steps or (10 if device.type == "cuda" else 20)
+    inputs = wb._batch([prompt] * b, targets[:b], None)
+    n_img = int(wb.model.config.image_seq_length)
+    n_text = int(inputs["input_ids"].shape[1] - inputs["labels"].shape[1] - n_img - 1)
+    n_target = int(inputs["n_target"].float().mean())
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def bare_step() -> None:
         pv = wb.normalize(x0).expand(b, -1, -1, -1).contiguous().detach().requires_grad_(True)
-        n = batch["labels"].shape[1]
+        n = inputs["labels"].shape[1]
         out = model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            position_ids=batch["position_ids"],
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            position_ids=inputs["position_ids"],
             pixel_values=pv,
             use_cache=False,
             logits_to_keep=n + 1,
         )
-        loss = F.cross_entropy(out.logits[:, :n].float().transpose(1, 2), batch["labels"], ignore_index=-100)
+        loss = F.cross_entropy(out.logits[:, :n].float().transpose(1, 2), inputs["labels"], ignore_index=-100)
         torch.autograd.grad(loss, pv)
 
     def timed(fn, n: int) -> float:
@@ -192,11 +178,48 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(3):  # interleaved repeats; the best of each is reported
             bare.append(timed(lambda n: [bare_step() for _ in range(n)], steps))
             att.append(timed(attack_run, steps))
-    tb, ta = min(bare), min(att)
-    flops = flops_per_step(model, b, wb.model.config.image_seq_length, n_text, n_target)
+    return {
+        "bare_s": min(bare),
+        "attack_s": min(att),
+        "flops": flops_per_step(model, b, n_img, n_text, n_target),
+        "n_img": n_img,
+        "n_text": n_text,
+        "n_target": n_target,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--gpu-7b", action="store_true", help="LLaVA-1.5-7B-shaped random-weight model (GPU, bf16)"
+    )
+    ap.add_argument("--tiny-shape", action="store_true", help="with --gpu-7b: a small config (CPU check)")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 10 on GPU, 20 on CPU)")
+    ap.add_argument("--target-tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads, pinned (default 1)")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)  # pinned: the figures of a shared machine depend on it
+    kind = ("7b-tiny-shape" if args.tiny_shape else "7b") if args.gpu_7b else "tiny"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pgd-"))
+    t0 = time.perf_counter()
+    model, proc, device, dtype = build(kind, tmp / "m")
     print(
-        f"batch {b}: 1 + {wb.model.config.image_seq_length} image + {n_text} text tokens, "
-        f"{n_target} target tokens per sample"
+        f"model: {kind}, {sum(p.numel() for p in model.parameters()) / 1e9:.3f} B params, {dtype}, {device}, "
+        f"built in {time.perf_counter() - t0:.1f} s, torch threads {torch.get_num_threads()}"
+    )
+    steps = args.steps or (10 if device.type == "cuda" else 20)
+    r = pgd_step_times(
+        model, proc, device, batch=args.batch, steps=steps, target_tokens=args.target_tokens, folder=tmp
+    )
+    tb, ta, flops = r["bare_s"], r["attack_s"], r["flops"]
+    print(
+        f"batch {args.batch}: 1 + {r['n_img']} image + {r['n_text']} text tokens, "
+        f"{r['n_target']} target tokens per sample"
     )
     print(
         f"bare transformers fwd+bwd : {tb * 1e3:9.2f} ms/step  ({1 / tb:8.2f} steps/s, "
