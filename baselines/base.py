@@ -109,6 +109,9 @@ class Attack(Component, ABC):
     # True when ``apply`` itself queries a model (e.g. an LLM extracts key phrases): the harness then never
     # runs ``apply`` in its background worker while the target model is generating.
     queries_model: ClassVar[bool] = False
+    #: Judge Params the paper's own evaluation uses with this attack (judge name -> Params values), applied by
+    #: ``mllm-safety run`` under any ``--set judge.<name>.<field>`` (e.g. ImgJP checks only 100 characters).
+    judge_params: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def prepare(self, samples: Sequence[Sample], model: Model) -> None:
         """Called once with every selected sample of a condition (done or not, so that a resumed run gives

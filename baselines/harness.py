@@ -229,13 +229,18 @@ def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[s
     any URL stripped: ``http://user:pw@host`` is recorded as ``http://***@host``)."""
     from baselines.http import redact_urls
 
+    from baselines.datasets.cards import terms
+
     ds = comps.dataset
-    baseline_cls = (comps.attacks if config.baseline_kind == "attack" else comps.defenses)[config.baseline]
+    if config.baseline_kind == "eval":  # `mllm-safety eval <benchmark>`: the benchmark's paper
+        paper_id = registry.get("dataset", config.dataset.name).paper_id
+    else:
+        paper_id = type((comps.attacks if config.baseline_kind == "attack" else comps.defenses)[config.baseline]).paper_id
     return redact_urls(
         {
             "run_id": config.run_id(),
             "config": config.model_dump(mode="json"),
-            "paper_id": type(baseline_cls).paper_id,
+            "paper_id": paper_id,
             "model_info": json_safe(comps.model.info()),
             "dataset": {
                 "name": ds.name,
@@ -244,6 +249,7 @@ def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[s
                 "n_samples_total": len(ds.samples),
                 "n_samples": n_selected,
                 "skipped": json_safe(list(ds.skipped)),
+                **terms(ds.name),  # licence and gating (baselines/datasets/cards.py)
             },
             "judges": [json_safe({"label": name, **j.config()}) for name, j in comps.judges.items()],
         }

@@ -54,7 +54,7 @@ class RunConfig(StrictParams):
     """The full, validated configuration of a run (recorded in the Result; enough to rerun it)."""
 
     baseline: str
-    baseline_kind: Literal["attack", "defense"]
+    baseline_kind: Literal["attack", "defense", "eval"]  # eval: a benchmark alone (`mllm-safety eval`)
     attack: ComponentSpec | None = Field(
         None, description="the baseline attack, or a defense's evaluation attack"
     )

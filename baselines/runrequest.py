@@ -127,7 +127,13 @@ class RunRequest(StrictParams):
             ds_values.setdefault("path", ds_path)
         if len(set(self.judges)) != len(self.judges):
             raise RunConfigError(f"--judge lists a judge twice: {', '.join(self.judges)}")
-        judge_specs = [resolve_spec("judge", j, overrides.pop(f"judge.{j}", {})) for j in self.judges]
+        paper_judging = attack_judge_params(
+            self.baseline if kind == "attack" else self.attack or default_attack(self.baseline)
+        )
+        judge_specs = [
+            resolve_spec("judge", j, {**paper_judging.get(j, {}), **overrides.pop(f"judge.{j}", {})})
+            for j in self.judges
+        ]
         model_params = self.model_params(overrides.pop("model", {}))
         if kind == "attack":
             if self.attack and self.attack != self.baseline:
@@ -207,6 +213,13 @@ class RunRequest(StrictParams):
                 f"Valid attacks: {', '.join(registry.names('attack'))}"
             )
         return chosen
+
+
+def attack_judge_params(attack: str | None) -> dict[str, dict[str, Any]]:
+    """The judge Params an attack's paper evaluates with (``Attack.judge_params``); {} for none or unknown."""
+    if not attack or attack not in registry.names("attack"):
+        return {}
+    return dict(getattr(registry.get("attack", attack), "judge_params", {}) or {})
 
 
 OPTION_NAMES = {"judges": "--judge", "sets": "--set", "baseline": "baseline"}

@@ -190,6 +190,10 @@ def default_config(cfg: dict[str, Any]) -> Any:
     from baselines.runconfig import RunConfig
     from baselines.runrequest import RunRequest
 
+    if cfg.get("baseline_kind") == "eval":
+        from baselines.evaluate import default_eval_config
+
+        return default_eval_config(cfg)
     try:
         config = RunConfig.model_validate(cfg)
         path = config.dataset.params.get("path")

@@ -50,7 +50,7 @@ def registry_names() -> tuple[set[str] | None, str | None]:
         from baselines import registry
 
         names: set[str] = set()
-        for kind in ("attack", "defense", "judge"):
+        for kind in ("attack", "defense", "judge", "dataset"):  # dataset: results of `mllm-safety eval`
             names.update(registry.names(kind))
     except Exception as e:  # a broken baseline module must not hide the catalog's own errors
         return None, f"could not load the baseline registry ({type(e).__name__}: {e})"

@@ -315,6 +315,14 @@ class ConditionResult(Strict):
     defense: str | None = None
     n_samples: int = Field(ge=0)
     judges: list[JudgeMetrics]
+    scores: dict[str, Estimate] = Field(
+        default_factory=dict,
+        description="a benchmark's official scores (mllm-safety eval: siuo.safe, mssbench.total_acc, ...) and a "
+        "defense's cost (over_refusal, utility), each with its interval",
+    )
+    scored_by: dict[str, str] = Field(
+        default_factory=dict, description="score prefix -> the judge its scores read ('(proxy)' when not official)"
+    )
     decisions: dict[str, tuple[int, int]] = Field(
         default_factory=dict,
         description="boolean decisions a defense recorded per sample (e.g. jailguard.detected): [true, recorded]",
