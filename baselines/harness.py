@@ -227,15 +227,15 @@ def check_resumable(store: RunStore, meta: dict[str, Any]) -> None:
 def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[str, Any]:
     """What run.json records: config, run id, model info, dataset provenance, judge configs (credentials in
     any URL stripped: ``http://user:pw@host`` is recorded as ``http://***@host``)."""
-    from baselines.http import redact_urls
-
     from baselines.datasets.cards import terms
+    from baselines.http import redact_urls
 
     ds = comps.dataset
     if config.baseline_kind == "eval":  # `mllm-safety eval <benchmark>`: the benchmark's paper
         paper_id = registry.get("dataset", config.dataset.name).paper_id
     else:
-        paper_id = type((comps.attacks if config.baseline_kind == "attack" else comps.defenses)[config.baseline]).paper_id
+        owners = comps.attacks if config.baseline_kind == "attack" else comps.defenses
+        paper_id = type(owners[config.baseline]).paper_id
     return redact_urls(
         {
             "run_id": config.run_id(),

@@ -321,7 +321,8 @@ class ConditionResult(Strict):
         "defense's cost (over_refusal, utility), each with its interval",
     )
     scored_by: dict[str, str] = Field(
-        default_factory=dict, description="score prefix -> the judge its scores read ('(proxy)' when not official)"
+        default_factory=dict,
+        description="score prefix -> the judge its scores read ('(proxy)' when not official)",
     )
     decisions: dict[str, tuple[int, int]] = Field(
         default_factory=dict,

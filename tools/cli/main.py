@@ -37,6 +37,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     documentation), so that ``mllm-safety --help`` and the catalog commands start fast."""
     from tools.cli import catalog as cli_catalog
     from tools.cli import docs as cli_docs
+    from tools.cli import eval as cli_eval
     from tools.cli import judges as cli_judges
     from tools.cli import run as cli_run
     from tools.cli import track as cli_track
@@ -54,6 +55,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     cli_track.register(catalog_sub)  # add, track, links
     cli_docs.register(sub)  # docs build | serve
     cli_judges.register(sub)  # judges validate, rejudge
+    cli_eval.register(sub)  # eval <benchmark>
     return parser
 
 
