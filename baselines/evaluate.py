@@ -187,13 +187,17 @@ class EvalOutcome:
         return self.outcome.result
 
 
-def evaluate(request: EvalRequest, runs_dir: Path, **kwargs: Any) -> EvalOutcome:
-    """Run the benchmark through the harness and add its official scores to the Result."""
+def evaluate(request: EvalRequest, runs_dir: Path, *, components: Any = None, **kwargs: Any) -> EvalOutcome:
+    """Run the benchmark through the harness and add its official scores to the Result. ``components``: the
+    live objects to use instead of loading them (tests pass a fake model; see ``harness.Components``)."""
     from baselines import harness
     from baselines.runstore import RunStore
 
     config = request.config()
-    outcome = harness.run(config, runs_dir, **kwargs)
+    if components is None:
+        outcome = harness.run(config, runs_dir, **kwargs)
+    else:
+        outcome = harness.execute(config, components, runs_dir, **kwargs)
     records = RunStore(outcome.run_dir).load()
     counts = add_scores(outcome.result, records, request.benchmark, config.generation.seed)
     return EvalOutcome(outcome, counts)
