@@ -274,7 +274,7 @@ def build_result(
     cfg = meta["config"]
     judges = [j["label"] for j in meta["judges"]]
     conds = {c["name"]: {"attack": c.get("attack"), "defense": c.get("defense")} for c in cfg["conditions"]}
-    summary = summarize(records, judges, conditions=conds, seed=cfg["generation"]["seed"])
+    summary = summarize(records, judges, conditions=conds)
     got = {c["condition"]: c for c in summary["conditions"]}
     empty = [
         {"judge": j, "asr": None, "refusal_rate_benign": None, "unjudged": 0, "per_category": {}}
@@ -302,6 +302,7 @@ def build_result(
         "judges": [public_paths({**j, "sha256": config_sha256(j)}) for j in meta["judges"]],
         "conditions": conditions,
         "agreement": summary["agreement"],
+        "differences": summary["differences"],
         "config": public_paths(cfg),
         "provenance": public_paths(provenance(meta, samples_sha256, records)),
         "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],

@@ -281,7 +281,7 @@ class Vocabulary(Strict):
 
 
 class Estimate(Strict):
-    """A rate with its bootstrap 95% confidence interval."""
+    """A rate with its 95% confidence interval (exact Clopper-Pearson; see baselines.metrics)."""
 
     value: float = Field(ge=0, le=1)
     ci_low: float = Field(ge=0, le=1)
@@ -338,6 +338,25 @@ class Agreement(Strict):
     n: int = Field(ge=0)
 
 
+class Difference(Strict):
+    """ASR of a condition minus that of the condition before it (attack gain, defense drop), paired over the
+    harmful samples one judge decided in both, with its 95% interval (Bonett-Price; see baselines.metrics)."""
+
+    judge: str
+    condition: str
+    reference: str
+    value: float = Field(ge=-1, le=1)
+    ci_low: float = Field(ge=-1, le=1)
+    ci_high: float = Field(ge=-1, le=1)
+    n: int = Field(ge=1, description="harmful samples the judge decided in both conditions")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Difference:
+        if not (self.ci_low <= self.value + 1e-9 and self.value <= self.ci_high + 1e-9):
+            raise ValueError("expected ci_low <= value <= ci_high")
+        return self
+
+
 class Result(Strict):
     """A reproduced result: one file per (baseline, model, dataset, defense) under catalog/results/<baseline>/."""
 
@@ -352,6 +371,9 @@ class Result(Strict):
     judges: list[dict[str, Any]] = Field(description="each judge's config and its hash")
     conditions: list[ConditionResult] = Field(min_length=1)
     agreement: list[Agreement] = Field(default_factory=list)
+    differences: list[Difference] = Field(
+        default_factory=list, description="paired ASR differences between consecutive conditions"
+    )
     config: dict[str, Any] = Field(description="the full validated RunConfig, enough to rerun")
     provenance: dict[str, Any] = Field(
         description="package version, git commit, library versions, device, date, seeds, samples.jsonl sha256"

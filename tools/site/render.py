@@ -29,6 +29,7 @@ from tools.site.ctx import (
     paper_page,
     tag_page,
 )
+from tools.site.datasets import DATASETS_PAGE, render_datasets_page
 from tools.site.downloads import render_downloads_page
 from tools.site.explorer import render_explorer
 from tools.site.judges import render_judges_page
@@ -98,6 +99,7 @@ def render_site(ctx: Ctx) -> dict[str, str]:
     pages[EXPLORER_PAGE] = render_explorer(ctx)
     pages[JUDGES_PAGE] = render_judges_page(ctx)
     pages[DOWNLOADS_PAGE] = render_downloads_page(ctx)
+    pages[DATASETS_PAGE] = render_datasets_page(ctx)
     pages.update(render_results_pages(ctx))
     return pages
 
