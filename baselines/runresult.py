@@ -265,6 +265,17 @@ def unpublishable(result: dict[str, Any]) -> str | None:
     )
 
 
+def attack_queries(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per condition, the target queries a query-based attack spent per item (``meta["attack_queries"]`` of
+    the records that carry it): ``{"mean", "max", "n"}``. Published as ``ConditionResult.queries``."""
+    got: dict[str, list[int]] = {}
+    for r in records:
+        q = (r.get("meta") or {}).get("attack_queries")
+        if isinstance(q, int) and not isinstance(q, bool):
+            got.setdefault(r["condition"], []).append(q)
+    return {c: {"mean": sum(v) / len(v), "max": max(v), "n": len(v)} for c, v in got.items()}
+
+
 def build_result(
     meta: dict[str, Any], records: list[dict[str, Any]], samples_sha256: str | None
 ) -> dict[str, Any]:
@@ -281,10 +292,12 @@ def build_result(
         for j in judges
     ]
     decisions = defense_decisions(records)
+    queries = attack_queries(records)
     conditions = [
         {
             **(got.get(name) or {"condition": name, **conds[name], "n_samples": 0, "judges": empty}),
             "decisions": decisions.get(name, {}),
+            **({"queries": queries[name]} if name in queries else {}),
         }
         for name in conds
     ]

@@ -218,3 +218,47 @@ def wrap_pixels(text: str, font: str, font_size: int, max_width: int) -> str:
         else:
             lines.append(w)
     return "\n".join(lines)
+
+
+# -- CS-DJ (TeamPigeonLab/CS-DJ script/main.py @ 4577b05) --------------------------------------------------------
+def art_text_image(
+    text: str,
+    font: str = "DejaVuSans",
+    font_size: int = 50,
+    width: int = 500,
+    fill: tuple[int, int, int] = (255, 0, 0),
+) -> Image.Image:
+    """CS-DJ's sub-question image (``text_to_art_image``): greedy wrap while ``f"{line} {word}".strip()`` is at
+    most ``width`` px wide (a too-wide first word leaves an empty line first, as the original), each line centred,
+    ``font_size + 10`` px per line, on white ``width`` x ``lines * (font_size + 10)``."""
+    f = load_font(font, font_size)
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        test = f"{line} {word}".strip()
+        if f.getlength(test) <= width:
+            line = test
+        else:
+            lines.append(line)
+            line = word
+    if line:
+        lines.append(line)
+    img = Image.new("RGB", (width, max(1, len(lines)) * (font_size + 10)), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    for k, ln in enumerate(lines):
+        draw.text(((width - int(f.getlength(ln))) // 2, k * (font_size + 10)), ln, font=f, fill=fill)
+    return img
+
+
+def label_below(image: Image.Image, label: str, font: str = "DejaVuSans", font_size: int = 20) -> Image.Image:
+    """``image`` with a white strip of ``font_size + 10`` px below it holding ``label`` in black, centred by its
+    bounding box at y = height + font_size // 2 (CS-DJ's numbered grid tile)."""
+    f = load_font(font, font_size)
+    out = Image.new("RGB", (image.width, image.height + font_size + 10), (255, 255, 255))
+    out.paste(image.convert("RGB"), (0, 0))
+    draw = ImageDraw.Draw(out)
+    left, _, right, _ = draw.textbbox((0, 0), label, font=f)
+    draw.text(
+        ((image.width - (right - left)) // 2, image.height + font_size // 2), label, font=f, fill=(0, 0, 0)
+    )
+    return out

@@ -328,6 +328,9 @@ class ConditionResult(Strict):
         default_factory=dict,
         description="boolean decisions a defense recorded per sample (e.g. jailguard.detected): [true, recorded]",
     )
+    queries: dict[str, float] | None = Field(
+        None, description="target queries a query-based attack spent per item: mean, max, n (items counted)"
+    )
 
 
 class Agreement(Strict):

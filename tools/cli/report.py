@@ -54,6 +54,11 @@ def format_summary(
         if cond.get("decisions"):
             shown = ", ".join(f"{k} {t}/{n}" for k, (t, n) in cond["decisions"].items())
             lines.append(f"  decisions in {cond['condition']}: {shown}")
+        if cond.get("queries"):
+            q = cond["queries"]
+            lines.append(
+                f"  target queries per item in {cond['condition']}: mean {q['mean']:.2f}, max {q['max']:g}"
+            )
     for sk in ds.get("skipped") or []:
         lines.append(f"  skipped {sk.get('id', '?')}: {sk.get('path', '?')}: {sk.get('error', '')}")
     for ag in result.get("agreement") or []:
