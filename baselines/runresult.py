@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path, PurePath
 from typing import Any
 
+from baselines.ledger import run_ledger
 from baselines.runstore import RunStore, RunStoreError, record_key, records_sha256
 
 LIBRARIES = ("torch", "transformers", "pillow", "pydantic", "numpy", "tokenizers", "tqdm")
@@ -170,6 +171,7 @@ def provenance(
         "samples_jsonl_sha256": samples_sha256,
         "records_sha256": records_sha256(records),
         "n_records": len(records),
+        "deviations": run_ledger(cfg),
         "n_judged": sum(1 for r in records if is_judged(r)),
         "n_failed": sum(1 for r in records if r.get("error")),
     }

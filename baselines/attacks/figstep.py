@@ -31,7 +31,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -115,6 +115,23 @@ class FigStep(Attack):
     summary = (
         "Typographic visual prompt: the instruction + empty list '1. 2. 3.' as an image, benign text prompt."
     )
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "FigStep-Pro keyword split",
+            "official": "unpublished rule; the released sub-figures cut each keyword into 3-7 pieces (sub-figures.zip)",
+            "ours": "the keyword on one line (FreeMonoBold 80, 120 px high), cut at glyph boundaries into 3 pieces of near-equal character counts (typography.keyword_pieces)",
+            "why": "the splitting rule is not in the repository; the prompt asks to concatenate three images",
+            "effect": "FigStep-Pro pieces differ from the released ones, so how readable the split keyword is differs too",
+        },
+        {
+            "what": "instruction of samples without one",
+            "official": "SafeBench's instruction column, written by GPT-4 with the paper's Prompt 2 (not released)",
+            "ours": "meta['instruction'] when present (SafeBench, bundled set), else the rule-based derive_instruction",
+            "why": "Prompt 2 is not published and the project runs offline",
+            "effect": "only on datasets without an instruction field: the drawn heading is a rule-based rephrasing",
+        },
+    ]
 
     class Params(StrictParams):
         """FigStep parameters (defaults from the official code)."""

@@ -34,7 +34,7 @@ import random
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -121,6 +121,44 @@ class Hades(Attack):
     summary = "Keyword typography + harmful image + white-box adversarial noise strip (LLaVA-1.5 recipe)."
     needs_white_box = True
     contract_params = {"steps": 1}  # tests/test_contracts.py: cheap offline run
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "harmful images",
+            "official": "PixArt-alpha pictures refined by an LLM loop (black_box/*.py, API models)",
+            "ours": "a given image file or folder; without one a generated neutral stand-in picture (meta image_source says so)",
+            "why": "the refinement loop needs API models and its pictures are not redistributable",
+            "effect": "with the stand-in the image carries no harmful content: only the typography and the noise strip act",
+        },
+        {
+            "what": "keyword typography",
+            "official": "HADES's own rendering (unpublished code and font)",
+            "ours": "the MM-SafetyBench TYPO layout (Liberation Sans 90, canvas 90 x (lines + 1)) under the image",
+            "why": "the official rendering code is not released",
+            "effect": "layout of the keyword strip differs from the paper's images",
+        },
+        {
+            "what": "double normalisation (bug fixed, spec §18.6)",
+            "official": "white_box_attack.py normalises the combined tensor although its image part is already normalised",
+            "ours": "image and noise combined in [0, 1] pixel space and normalised once, inside the model's graph",
+            "why": "the official code's input is not the image the model sees at test time",
+            "effect": "the optimised noise acts on the real input distribution",
+        },
+        {
+            "what": "model mode and resizing",
+            "official": "model in .train() mode; combined image centre-cropped by the processor",
+            "ours": "eval mode (no dropout); combined image resized to the square input",
+            "why": "deterministic gradients; a crop would cut the typography",
+            "effect": "the keyword strip stays visible at the model's resolution",
+        },
+        {
+            "what": "keyword of non-HADES datasets",
+            "official": "HADES data carries keywords and categories",
+            "ours": "derived from meta key_phrase by keyword_from_phrase, category 'behavior'",
+            "why": "other datasets have no HADES fields",
+            "effect": "only on datasets without HADES fields",
+        },
+    ]
 
     class Params(StrictParams):
         """HADES parameters (defaults from the official code)."""

@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -85,6 +85,23 @@ class JailbreakInPieces(Attack):
     )
     needs_white_box = True
     contract_params = {"steps": 2}  # tests/test_contracts.py: cheap offline run
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "feature space",
+            "official": "stand-alone CLIP ViT-L/14-336 get_image_features (projected pooled 768-d vector) on un-normalised pixels",
+            "ours": "the attacked model's own vision tower + projector (white_box.image_embeddings), normalised inside the graph",
+            "why": "the white-box interface exposes the features the language model actually sees; no separate CLIP download",
+            "effect": "the image matches its target in the target model's embedding space: likely stronger on that model, transfer differs",
+        },
+        {
+            "what": "target image",
+            "official": "hand-made harmful target images (e.g. OCR text of a harmful phrase) per scenario",
+            "ours": "a given target_image, else the typography of the sample's key phrase in the MM-SafetyBench TYPO layout",
+            "why": "the paper's target images are not released",
+            "effect": "targets carry the key phrase as text only",
+        },
+    ]
 
     class Params(StrictParams):
         """Jailbreak-in-Pieces parameters (defaults from the official code)."""

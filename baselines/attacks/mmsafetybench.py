@@ -28,7 +28,7 @@ import logging
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -105,6 +105,37 @@ class MMSafetyBench(Attack):
     paper_id = "2023-liu-mm-safetybench"
     summary = "Query-relevant images: key phrase as typography / SD picture + a question pointing at it."
     queries_model = True  # the key-phrase extractor may be the target model itself
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "typography font",
+            "official": "Arial (assets/font/ARIAL.TTF), size 90",
+            "ours": "Liberation Sans, size 90 (metric-compatible with Arial)",
+            "why": "Arial cannot be redistributed",
+            "effect": "same advance widths, hence the same wrapping and canvas; glyph shapes differ slightly",
+        },
+        {
+            "what": "image encoding",
+            "official": "TYPO / SD / SD_TYPO saved as JPEG (PIL default quality) and read back",
+            "ours": "the rendered image is passed to the model losslessly",
+            "why": "no file round trip in the harness",
+            "effect": "no JPEG artefacts around the glyphs; negligible for models that read the text",
+        },
+        {
+            "what": "key-phrase extraction",
+            "official": "GPT-4 (Azure, call not in the repository) with the official prompts",
+            "ours": "the dataset's own fields (bundled set, MM-SafetyBench loader), or any LLM back-end with the verbatim prompts (extractor=...)",
+            "why": "offline by default; GPT-4 outputs are what the released processed_questions hold",
+            "effect": "the bundled set's key phrases are hand-written, not GPT-4's",
+        },
+        {
+            "what": "SD images",
+            "official": "SDXL base 1.0, 'A photo of [Key Phrase]', sampler settings unpublished",
+            "ours": "a local diffusers pipeline (sd_pipeline), seed sd_seed, the pipeline's default steps unless sd_steps",
+            "why": "the official sampler settings are not in the repository",
+            "effect": "SD and SD_TYPO kinds only: different pictures",
+        },
+    ]
 
     class Params(StrictParams):
         """MM-SafetyBench QR-attack parameters (defaults from the official code)."""

@@ -29,7 +29,7 @@ import logging
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -85,6 +85,37 @@ class VisualAdv(Attack):
     summary = "Universal adversarial image by L-inf PGD toward a target corpus (white-box), + each request."
     needs_white_box = True
     contract_params = {"steps": 2, "batch_size": 2}  # tests/test_contracts.py: cheap offline run
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "target corpus",
+            "official": "harmful_corpus/derogatory_corpus.csv (66 derogatory sentences)",
+            "ours": "a mild stand-in corpus (data/visual_adv/target_corpus.txt); the original via --set targets=...",
+            "why": "the project does not redistribute the derogatory corpus",
+            "effect": "the image is optimised toward other sentences: results are not comparable to the paper's",
+        },
+        {
+            "what": "start image",
+            "official": "adversarial_images/clean.jpeg",
+            "ours": "a generated neutral picture (--set image=... for your own)",
+            "why": "clean.jpeg cannot be redistributed",
+            "effect": "constrained attacks start from another image; unconstrained start from noise either way",
+        },
+        {
+            "what": "chat template",
+            "official": "LLaVA-LLaMA-2 conversation template with its system prompt",
+            "ours": "the attacked model's own chat template (--set system=... adds one)",
+            "why": "one harness for every model",
+            "effect": "the prompt tokens around the image differ; the optimisation follows whichever template is used",
+        },
+        {
+            "what": "number of steps",
+            "official": "range(num_iter + 1): one extra final step",
+            "ours": "exactly n_iters steps",
+            "why": "the extra step is an off-by-one of the loop",
+            "effect": "negligible (one of 5000 steps)",
+        },
+    ]
 
     class Params(StrictParams):
         """Qi et al. parameters (defaults from the official code)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -29,6 +29,8 @@ class BundledDataset(Dataset):
     """The bundled set: 8 scenarios x (10 harmful + 10 benign look-alike) requests."""
 
     summary = "the project's small bundled set: harmful requests + benign look-alikes (offline default)"
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: the project's own set
 
     class Params(StrictParams):
         """Which file and which labels."""

@@ -9,7 +9,7 @@ jailbreak query sent with the image; ``goal`` is the underlying RedTeam-2K query
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -43,6 +43,8 @@ class JailBreakVDataset(Dataset):
 
     paper_id = "2024-luo-jailbreakv-28k"
     summary = "JailBreakV-28K from a local path: JailBreakV_28K/{mini_,}JailBreakV_28K.csv + images"
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: reads the official files as they are
 
     class Params(StrictParams):
         """Where the data is, which split, which attack formats."""

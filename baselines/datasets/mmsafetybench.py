@@ -11,7 +11,7 @@ original ``Question``. Scenarios 08 and 10-13 are judged by MM-SafetyBench on re
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -45,6 +45,8 @@ class MMSafetyBenchDataset(Dataset):
 
     paper_id = "2023-liu-mm-safetybench"
     summary = "MM-SafetyBench from a local path: processed_questions/*.json + imgs/<scenario>/<kind>/<id>.jpg"
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: reads the official files as they are
 
     class Params(StrictParams):
         """Where the data is, which image kind, which scenarios."""

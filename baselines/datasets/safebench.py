@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -43,6 +43,8 @@ class SafeBenchDataset(Dataset):
 
     paper_id = "2023-gong-figstep"
     summary = "SafeBench (FigStep) from a local path: safebench.csv or SafeBench-Tiny.csv (+ released images)"
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: reads the official files as they are
 
     class Params(StrictParams):
         """Where the data is and which part to read."""

@@ -9,7 +9,7 @@ harmful), ``safe_unsafes`` (safe image + ``unsafe_instruction``, harmful) and ``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -34,6 +34,8 @@ class VLGuardDataset(Dataset):
 
     paper_id = "2024-zong-vlguard"
     summary = "VLGuard test split from a local path: test.json + test/ images (3 subsets)"
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: reads the official files as they are
 
     class Params(StrictParams):
         """Where the data is and which subsets."""

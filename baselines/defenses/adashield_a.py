@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -49,6 +49,51 @@ class AdashieldA(Defense):
     paper_id = "2024-wang-adashield"
     summary = "AdaShield-A: defender LLM refines prompts per scenario; the nearest pool prompt is applied"
     default_attack = "figstep"  # the paper's evaluation attack: `run` default
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "retrieval embedding",
+            "official": "OpenAI CLIP ViT-B/32 (clip package): normalised concat of image and text features",
+            "ours": "embed=stand-in (default): a deterministic offline vector (grey thumbnail + hashed words); embed=hf:openai/clip-vit-base-patch32: the transformers port of the same CLIP (text truncated to 77 tokens, zero image half without an image)",
+            "why": "offline runs cannot download CLIP; the stand-in is an explicit, recorded choice",
+            "effect": "with the stand-in, similarities are on another scale and beta=0.7 is not calibrated for it: which inputs get a prompt differs",
+        },
+        {
+            "what": "similarity gate",
+            "official": "benign_ours.py: prompt only if best similarity > beta (0.7, LLaVA; the MiniGPT-v2 and CogVLM branches compare with 7.1, which a cosine never exceeds); infer_qr.py (attack inference) applies it always",
+            "ours": "the gate everywhere, beta=0.7 by default (strict >); beta=None reproduces infer_qr.py",
+            "why": "the paper describes one defense with a threshold; the attack script omits it",
+            "effect": "inputs unlike every pool entry are answered without a defense prompt (fewer refusals of benign inputs, possibly of attacks)",
+        },
+        {
+            "what": "refinement loop (bug fixed, spec §18.6)",
+            "official": "the released loop overwrites the refined prompt with the initial one and scores the initial response",
+            "ours": "each refined prompt is tried on the target and kept only if its score improved (the paper's loop)",
+            "why": "the released lines cannot refine anything",
+            "effect": "the pool holds refined prompts instead of copies of the static one",
+        },
+        {
+            "what": "defender conversation",
+            "official": 'multi-turn defender chat with an assistant pre-fill \'{"improvement": "","prompt": "\'',
+            "ours": "the conversation flattened into one user turn per call; tolerant JSON parsing instead of the pre-fill",
+            "why": "the Model API is single-turn",
+            "effect": "defender replies may be formatted differently; unparseable ones are retried as officially",
+        },
+        {
+            "what": "defender and data split",
+            "official": "defender Vicuna-13B-v1.5; split file data/datasplit/query_related.jsonl (contents unpublished)",
+            "ours": "defender='target' (the protected model) by default; a per-scenario hash split (30% train, 20% validation)",
+            "why": "offline default; the split file's contents are not published",
+            "effect": "different pool entries",
+        },
+        {
+            "what": "ties and failure example",
+            "official": "random tie-break; the failure example is a full LLaVA answer listing steps",
+            "ours": "first entry on ties; the failure example keeps its opening with placeholder steps",
+            "why": "determinism; the project stores no harmful completions",
+            "effect": "negligible",
+        },
+    ]
 
     class Params(StrictParams):
         """AdaShield-A parameters (defaults from ``main_qureyrelated.py`` where it has them)."""

@@ -9,7 +9,7 @@ separator); for CogVLM it is ``query + defense_prompt + "'" + query + "'"``. The
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -54,6 +54,8 @@ class AdashieldS(Defense):
     paper_id = "2024-wang-adashield"
     summary = "AdaShield-S: appends AdaShield's static defense prompt (verbatim) to every query"
     default_attack = "figstep"  # the paper's evaluation attack: `run` default
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: the verbatim static prompt, placed as the official code does
 
     class Params(StrictParams):
         """AdaShield-S parameters."""

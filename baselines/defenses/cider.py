@@ -17,7 +17,7 @@ official code saves them. See ``_cider_models`` for both loaders.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from PIL import Image
@@ -77,6 +77,23 @@ class Cider(Defense):
     paper_id = "2024-xu-cider"
     summary = "CIDER: query-image cosine before/after diffusion denoising; a drop beyond tau => refuse"
     default_attack = "visual_adv"  # the paper's evaluation attack: `run` default
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "denoiser",
+            "official": "guided-diffusion 256x256 unconditional model run by its own code",
+            "ours": "a diffusers UNet2DModel conversion of that checkpoint with the guided-diffusion linear schedule (1000 steps, betas 1e-4..0.02)",
+            "why": "one diffusers dependency instead of the guided-diffusion code base",
+            "effect": "numerical differences in the denoised images",
+        },
+        {
+            "what": "text-only samples",
+            "official": "every input has an image",
+            "ours": "inputs without an image pass unchecked",
+            "why": "there is no image to compare",
+            "effect": "text-only conditions are unchanged by CIDER",
+        },
+    ]
 
     class Params(StrictParams):
         """CIDER parameters (defaults from ``code/main.py``)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -49,6 +50,16 @@ class Ecso(Defense):
         "ECSO: if the model calls its own answer harmful, re-answer from a query-aware caption, no image"
     )
     default_attack = "figstep"  # the paper's evaluation attack: `run` default
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "text-only samples",
+            "official": "every benchmark input has an image",
+            "ours": "samples without an image get the first answer r0",
+            "why": "there is no image to close the eyes on",
+            "effect": "text-only conditions are unchanged by ECSO",
+        },
+    ]
 
     class Params(StrictParams):
         """ECSO parameters (defaults from the official scripts)."""

@@ -23,7 +23,7 @@ answer through as undecided.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -50,6 +50,8 @@ class GuardFilter(Defense):
     paper_id = None
     summary = "Input/output filter over any guard judge (e.g. llamaguard); flagged => fixed refusal"
     default_attack = "figstep"  # the paper's evaluation attack: `run` default
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: a project construction, no official code
 
     class Params(StrictParams):
         """Which judge guards which stage."""

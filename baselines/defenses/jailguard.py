@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -58,6 +58,23 @@ class Jailguard(Defense):
     paper_id = "2023-zhang-jailguard"
     summary = "JailGuard: 8 mutated image variants; KL divergence of answer similarities > 0.025 => refuse"
     default_attack = "figstep"  # the paper's evaluation attack: `run` default
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "detector as a defense",
+            "official": "JailGuard only detects attack inputs (no response is defined)",
+            "ours": "a detected input is answered with the refusal text; otherwise the answer to the unmutated input (one extra query)",
+            "why": "the harness needs a response per sample",
+            "effect": "ASR under JailGuard counts detected inputs as refused",
+        },
+        {
+            "what": "text-only inputs",
+            "official": "text mutators (GPT / translation services) for text inputs",
+            "ours": "inputs without an image are not checked (meta checked: False)",
+            "why": "the text mutators need external services",
+            "effect": "text-only attacks pass through JailGuard unchanged",
+        },
+    ]
 
     class Params(StrictParams):
         """JailGuard parameters (defaults from ``main_img.py``)."""

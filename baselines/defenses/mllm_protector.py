@@ -14,7 +14,7 @@ into their bases and given as local folders (``detector_path``, ``detoxifier_pat
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -52,6 +52,16 @@ class MllmProtector(Defense):
     paper_id = "2024-pi-mllm-protector"
     summary = "MLLM-Protector: harm detector on the answer; harmful (< 0.5) => detoxifier rewrite or refusal"
     default_attack = "figstep"  # the paper's evaluation attack: `run` default
+
+    deviations: ClassVar[list[dict[str, str]]] = [  # the ledger (baselines.base.DEVIATION_KEYS)
+        {
+            "what": "without a detoxifier",
+            "official": "the detoxifier always rewrites a flagged answer",
+            "ours": "without detoxifier_path, a flagged answer is replaced by 'Sorry, but I can't help you with your request.'",
+            "why": "lets the detector run alone (the detoxifier is a second 7B model)",
+            "effect": "flagged answers become refusals instead of rewrites",
+        },
+    ]
 
     class Params(StrictParams):
         """MLLM-Protector parameters (defaults from ``llava/eval/robustness_eval.py``)."""

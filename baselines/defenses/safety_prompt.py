@@ -9,7 +9,7 @@ line); ``"prefix"`` puts it at the start of the user text instead (for back-ends
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -37,6 +37,8 @@ class SafetyPrompt(Defense):
     paper_id = None
     summary = "Safety system prompt (default: Llama 2's DEFAULT_SYSTEM_PROMPT) added to every request"
     default_attack = "figstep"  # the paper's evaluation attack: `run` default
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: Llama 2's default system prompt, verbatim, in the system turn
 
     class Params(StrictParams):
         """Which prompt and where it goes."""

@@ -10,7 +10,7 @@ same verdicts (``refused``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -29,6 +29,8 @@ class RefusalJudge(Judge):
     summary = (
         "refusal-string matching (GCG/AdvBench list by default; AdaShield, VLGuard, JailbreakBench lists)"
     )
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: verbatim lists with their papers' matching rules
 
     class Params(StrictParams):
         """Which verbatim list to use and how much of the response to check."""

@@ -8,7 +8,7 @@ default. ``white_box`` gives gradient access for LLaVA-family models.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -52,6 +52,8 @@ class HFModel(Model):
 
     summary = "any transformers image-text-to-text model (hf:<repo id or path>[@revision]), batched"
     Params = HFParams
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: a back-end (the model's own processor and template)
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         super().__init__(params)

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field
@@ -149,6 +149,8 @@ class OpenAIModel(Model):
 
     summary = "any OpenAI-compatible chat-completions endpoint (openai:<model> --base-url URL)"
     Params = OpenAIParams
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: a back-end (the endpoint's own chat template)
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         super().__init__(params)

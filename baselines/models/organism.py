@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -96,6 +96,8 @@ class OrganismModel(HFModel):
 
     summary = "offline default: the trained model organism, or a seeded smoke-test LLaVA until it exists"
     Params = OrganismParams
+
+    deviations: ClassVar[list[dict[str, str]]] = []  # none: the project's own model
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         Component.__init__(self, params)

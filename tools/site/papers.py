@@ -131,6 +131,9 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
     section = render_paper_results(p, ctx, page)
     if section:
         out.append(section)
+    ledger = _ledgers(p, ctx)
+    if ledger:
+        out.append(ledger)
     out.append("## BibTeX\n")
     bib = _bibtex(p, ctx)
     out.append(
@@ -146,6 +149,24 @@ def render_paper(p: Paper, ctx: Ctx) -> str:
         f'<a href="{href(page, category_page(p.category))}">back to {esc(CATEGORY_TITLES.get(p.category, p.category))}</a></p>\n'
     )
     return "\n".join(out)
+
+
+def _ledgers(p: Paper, ctx: Ctx) -> str:
+    """The deviations ledger of each of the paper's registered baselines ('' when it has none registered)."""
+    from tools.site.results import deviations_table
+
+    parts = []
+    for b in ctx.baselines:
+        if b.name in (p.baseline or []):
+            body = (
+                deviations_table(b.deviations)
+                if b.deviations
+                else "<p>No deviations from the official code declared.</p>"
+            )
+            parts.append(f"### `{b.name}` ({esc(b.kind)})\n\n{body}\n")
+    if not parts:
+        return ""
+    return "## Deviations of the implementation {#deviations}\n\n" + "\n".join(parts)
 
 
 def _bibtex(p: Paper, ctx: Ctx) -> str:

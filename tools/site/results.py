@@ -345,6 +345,8 @@ def render_baselines_page(ctx: Ctx) -> str:
                 parts.append(f'<p><a href="{href(page, results_page(b.name))}">Reproduced results</a></p>')
             if b.deviations:
                 parts.append(deviations_table(b.deviations))
+            else:
+                parts.append("<p>No deviations from the official code declared.</p>")
             parts.append(params_table(b.params))
             out.append("".join(parts) + "\n")
             out.append(f"```bash\n{command_for(b)}\n```\n")
