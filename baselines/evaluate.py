@@ -30,16 +30,12 @@ DEFAULT_JUDGES: dict[str, list[str]] = {
     "mssbench": ["mssbench"],
     "vlsbench": ["vlsbench"],
     "mmvet": ["mmvet"],
-    "utility_bundled": ["mmvet"],
     "vlguard": ["refusal"],
     "harmbench_mm": ["harmbench"],
     "msts": ["refusal"],
 }
 JUDGE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "vlguard": {"refusal": {"list": "vlguard"}},  # VLGuard's own keyword list (check_success_attack)
-    "utility_bundled": {
-        "mmvet": {"grader": "match"}
-    },  # the packaged utility set is graded by the match proxy
 }
 #: Judges whose verdicts can stand in for a benchmark's official judge, labelled "(proxy)" in the result.
 PROXIES: dict[str, tuple[str, ...]] = {"mossbench": ("refusal",), "vlguard": ("refusal",)}

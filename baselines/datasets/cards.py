@@ -129,19 +129,6 @@ CARDS: dict[str, dict[str, Any]] = {
         "harnesses": ["PyRIT"],
         "official_counts": {},
     },
-    "utility_bundled": {
-        "title": "Bundled utility set (MM-Vet format)",
-        "paper_id": None,
-        "measures": "whether a defended model still answers simple questions about an image (MM-Vet-format "
-        "answers graded by exact/substring match): the utility side of a defense",
-        "size": "24 questions on rendered images",
-        "categories": "rec, ocr, math",
-        "licence": "the project's own (same as the code)",
-        "gating": "none (packaged)",
-        "official_judge": "mmvet judge, grader=match (deterministic proxy of the MM-Vet grader)",
-        "harnesses": [],
-        "official_counts": {"total": 24},
-    },
 }
 
 

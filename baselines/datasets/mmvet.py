@@ -4,7 +4,7 @@ Files (``mm-vet.zip`` of the v1 release, or HF ``whyu/mm-vet``): ``mm-vet.json``
 ``"v1_0"``..``"v1_217"``, each ``{imagename, question, answer, capability: [rec|ocr|know|gen|spat|math, ...]}``
 (``answer`` may hold ``<AND>`` / ``<OR>``) -- and ``images/<imagename>``. The raw question is sent with the image
 (the official inference helper adds no prompt). Samples are ``benign``; the grader (judge ``mmvet``) scores each
-answer 0.0-1.0. The same format serves the project's packaged utility set (dataset ``utility_bundled``).
+answer 0.0-1.0.
 """
 
 from __future__ import annotations
