@@ -134,12 +134,32 @@ def test_an_empty_page_before_the_end_is_asked_again(server):
     assert [int(r.params["start"]) for r in server.requests] == [0, 4, 4, 8]
 
 
+class FakeClock:
+    """A monotonic clock that moves only when told to (or when the client sleeps)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def test_calls_are_spaced_by_the_delay(server):
-    client = ArxivClient(server.api, delay_s=0.3)
+    clock = FakeClock()
+    client = ArxivClient(server.api, delay_s=0.3, sleep=clock.sleep, clock=clock)
     client.get(LATEX_ID)
+    assert clock.sleeps == []  # the first call does not wait
+    clock.now += 0.1  # 0.1 s pass before the next call: it waits the other 0.2 s
     client.get(LATEX_ID)
-    gap = server.requests[1].time - server.requests[0].time
-    assert gap >= 0.28
+    assert clock.sleeps == [pytest.approx(0.2)]
+    clock.now += 5.0  # long after: no wait
+    client.get(LATEX_ID)
+    assert clock.sleeps == [pytest.approx(0.2)] and len(server.requests) == 3
 
 
 def test_base_url_and_delay_from_the_environment(monkeypatch, server):

@@ -24,7 +24,9 @@ def test_parse_retry_after_seconds_and_http_date() -> None:
     assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now=now) == pytest.approx(
         30, abs=1
     )
-    assert 8 < parse_retry_after(email.utils.formatdate(time.time() + 10, usegmt=True)) <= 10
+    assert parse_retry_after(email.utils.formatdate(now + 10, usegmt=True), now=now) == pytest.approx(
+        10, abs=1
+    )
     assert parse_retry_after(email.utils.formatdate(now - 100, usegmt=True), now=now) == 0.0  # past: now
     for bad in (None, "", "soon", "-5", "nan", "inf", "Wed, 99 Foo 2015"):
         assert parse_retry_after(bad) is None, bad
@@ -97,3 +99,47 @@ def test_new_session_sets_the_user_agent_and_pool() -> None:
     assert s.headers["User-Agent"] == "atlas-test/1"
     adapter = s.get_adapter("https://example.org")
     assert adapter._pool_maxsize == 3 and adapter.max_retries.total == 0
+
+
+def test_a_deadline_bounds_the_whole_call_on_an_injected_clock() -> None:
+    from baselines.http import Deadline
+
+    clock = {"t": 0.0}
+    waits: list[float] = []
+
+    def sleep(s: float) -> None:
+        waits.append(s)
+        clock["t"] += s
+
+    def attempt() -> None:
+        clock["t"] += 3.0  # each try takes 3 s (a read timeout)
+        raise Retryable("timeout after 3s")
+
+    policy = RetryPolicy(retries=100, backoff_s=1.0, backoff_max_s=8.0)
+    with pytest.raises(RetriesExhausted, match="deadline") as e:
+        call_with_retries(attempt, policy, sleep=sleep, deadline=Deadline(20.0, clock=lambda: clock["t"]))
+    assert clock["t"] <= 20.0 and e.value.attempts == 4 and waits == [1.0, 2.0, 4.0]
+
+
+def test_the_circuit_breaker_opens_after_consecutive_failures_only() -> None:
+    from baselines.http import CircuitBreaker
+
+    b = CircuitBreaker(3)
+    assert not b.failure("x") and not b.failure("x")
+    b.success()  # a success in between: the count starts again
+    assert not b.failure("a") and not b.failure("b") and b.failure("c") and b.open and b.reason == "c"
+    never = CircuitBreaker(0)
+    assert not any(never.failure("x") for _ in range(100))
+    never.trip("HTTP 401")
+    assert never.open and never.reason == "HTTP 401"
+
+
+def test_redact_url_strips_credentials() -> None:
+    from baselines.http import redact_url, redact_urls
+
+    assert redact_url("http://user:pw@host:8000/v1") == "http://***@host:8000/v1"
+    assert redact_url("https://h/v1?api_key=s3cret&x=1") == "https://h/v1?api_key=***&x=1"
+    assert redact_url("https://h/v1?token=abc") == "https://h/v1?token=***"
+    assert redact_url("https://h/v1") == "https://h/v1" and redact_url("not a url") == "not a url"
+    text = "mllm-safety run x --base-url 'http://u:p@10.0.0.1/v1' --limit 2"
+    assert redact_urls({"a": [text]}) == {"a": [text.replace("u:p@", "***@")]}

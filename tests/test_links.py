@@ -14,6 +14,7 @@ from tools.cli.main import main
 from tools.track.links import LinkChecker
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog"
+MIRROR = ("--allow-host", "127.0.0.1")  # the local test server stands for the web
 
 
 @pytest.fixture()
@@ -26,6 +27,7 @@ def checker(**kw) -> tuple[LinkChecker, list[float]]:
     sleeps: list[float] = []
     kw.setdefault("timeout_s", 2.0)
     kw.setdefault("retries", 2)
+    kw.setdefault("allow_hosts", ["127.0.0.1"])  # the local test server, as a mirror
     return LinkChecker(sleep=sleeps.append, **kw), sleeps
 
 
@@ -122,7 +124,7 @@ def test_cli_reports_dead_links_and_redirects_with_file_line_and_field(server, t
     data["terms"][0]["url"] = server.link("gone")
     vocab.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
-    code = main(["catalog", "links", "--root", str(root), "--timeout", "2", "--retries", "2"])
+    code = main(["catalog", "links", "--root", str(root), "--timeout", "2", "--retries", "2", *MIRROR])
     out = capsys.readouterr().out
     assert code == 1
     lines = out.strip().splitlines()
@@ -148,7 +150,84 @@ def test_cli_exit_0_without_dead_links_and_github_annotations(server, tmp_path, 
             "2024-wang-adashield": {"paper": "forbidden-head"},
         },
     )
-    assert main(["catalog", "links", "--root", str(root), "--format", "github"]) == 0
+    assert main(["catalog", "links", "--root", str(root), "--format", "github", *MIRROR]) == 0
     out = capsys.readouterr().out
     assert "::warning file=" in out and "2024-luo-jailbreakv-28k.yaml,line=" in out
     assert main(["catalog", "links", "--root", str(root), "--concurrency", "0"]) == 2
+
+
+@pytest.mark.parametrize(
+    "ip",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.9", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+     "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1"],
+)  # fmt: skip
+def test_non_public_addresses_are_classified(ip):
+    from tools.track.links import non_public_ip
+
+    assert non_public_ip(ip)
+
+
+@pytest.mark.parametrize("ip", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_public_addresses_are_classified(ip):
+    from tools.track.links import non_public_ip
+
+    assert not non_public_ip(ip)
+
+
+def test_hostnames_are_judged_by_what_they_resolve_to():
+    from tools.track.links import non_public_address
+
+    fake_dns = {"intranet.example": ["10.0.0.5"], "public.example": ["93.184.216.34"]}.get
+    resolve = lambda host, port: fake_dns(host) or []  # noqa: E731 - no real DNS in tests
+    assert non_public_address("http://intranet.example/x", resolve) == "10.0.0.5"
+    assert non_public_address("https://public.example/x", resolve) is None
+    assert non_public_address("http://169.254.169.254/latest/meta-data", resolve) == "169.254.169.254"
+    assert non_public_address("http://[::1]:8080/", resolve) == "::1"
+
+
+def test_loopback_and_metadata_links_are_refused_without_a_request(server):
+    lc = LinkChecker(timeout_s=2.0, retries=0, sleep=lambda s: None)  # no mirror allowed
+    st = lc.check(server.link("ok"))
+    assert not st.ok and st.status is None and "refused: 127.0.0.1 is a non-public address" in st.error
+    assert "--allow-host 127.0.0.1" in st.error and server.link_hits.get("ok", 0) == 0
+    meta = lc.check("http://169.254.169.254/latest/meta-data/")
+    assert not meta.ok and "169.254.169.254" in meta.error
+
+
+def test_a_redirect_into_a_private_address_is_refused(tmp_path):
+    """A mirror (allowed) that redirects to the cloud metadata address and to another loopback port."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits: list[str] = []
+
+    class Redirector(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_HEAD(self):  # noqa: N802
+            hits.append(self.path)
+            target = {
+                "/meta": "http://169.254.169.254/latest/meta-data/",
+                "/other": "http://localhost:9/admin",
+            }[self.path]
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        lc = LinkChecker(timeout_s=2.0, retries=0, sleep=lambda s: None, allow_hosts=["127.0.0.1"])
+        meta = lc.check(base + "/meta")
+        assert (
+            not meta.ok and "redirected to http://169.254.169.254/" in meta.error and "refused" in meta.error
+        )
+        other = lc.check(base + "/other")
+        assert not other.ok and "redirected to http://localhost:9/admin: refused" in other.error
+        assert hits == ["/meta", "/other"]  # only the allowed mirror was contacted
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

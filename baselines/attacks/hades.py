@@ -17,8 +17,10 @@ Three stages (BASELINES.md §4, official code RUCAIBox/HADES @ 61bf7dfa):
    quarter), and the top quarter rows of the model-resolution image are replaced by noise from U(0, 1) that
    is optimised by signed-gradient descent (alpha = 1/255, no eps bound, values clipped to [0, 1]) toward one of
    ten affirmative targets (drawn per instruction, verbatim in ``data/hades/affirmative_targets.json``), loss on
-   the target tokens only, batches of 2; the noise is **shared by all instructions of a scenario** (category)
-   in the batch the harness hands over; 3000 epochs by default (``--set steps=...``: epochs).
+   the target tokens only, batches of 2; the noise is **shared by all instructions of a scenario** (category):
+   all the run's selected samples of that scenario, optimised in ``prepare`` before batching, so the images do
+   not depend on ``--batch-size`` or on a resume (a direct ``apply`` without ``prepare`` uses the samples it
+   is handed); 3000 epochs by default (``--set steps=...``: epochs).
 
 Known bug fixed (§18.6): the official ``white_box_attack.py`` applies the CLIP normalisation to the combined
 tensor although the original part is already processor-normalised (double normalisation). Here the image and
@@ -236,8 +238,19 @@ class Hades(Attack):
         final = x0 * (1 - mask) + res.pixels * mask
         return wb.images_from_pixels(final), res.losses
 
+    def prepare(self, samples: Sequence[Sample], model: Model) -> None:
+        """Optimise each scenario's noise over all the run's selected samples of that scenario (once), so that
+        ``apply`` gives the same images whatever the batches it is handed (batch size, resume)."""
+        self._prepared: dict[str, Sample] = {}
+        if self.params.white_box and samples:
+            self._prepared = {s.id: s for s in self.apply(samples, model)}
+
     def apply(self, samples: Sequence[Sample], model: Model) -> list[Sample]:
-        """Attacked samples in order; the noise is optimised per scenario over the samples handed over."""
+        """Attacked samples in order; the noise is optimised per scenario over the samples given to
+        ``prepare`` (else over the samples handed over)."""
+        prepared = getattr(self, "_prepared", {})
+        if prepared and all(s.id in prepared for s in samples):
+            return [prepared[s.id] for s in samples]
         wb = require_white_box(self.name, model) if self.params.white_box else None
         items = [self.black_box(s) for s in samples]
         images = [im for _, im in items]

@@ -81,9 +81,15 @@ def read_csv(
         for row in reader:
             line = reader.line_num
             if None in row or any(row.get(c) is None for c in header):
-                raise DatasetError(
-                    f"{path}:{line}: row has {len(row) - (None in row)} fields, expected {len(header)}"
+                missing = [c for c in header if row.get(c) is None]
+                extra = row.get(None) or []
+                n = len(header) - len(missing) + len(extra)
+                why = (
+                    f"{len(extra)} extra (an unquoted comma? quote fields that contain commas)"
+                    if extra
+                    else f"no value for {', '.join(missing)}"
                 )
+                raise DatasetError(f"{path}:{line}: row has {n} fields, expected {len(header)}: {why}")
             rows.append((line, row))
     except csv.Error as e:
         raise DatasetError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None

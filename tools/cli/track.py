@@ -68,6 +68,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     links.add_argument("--concurrency", type=int, default=8, metavar="N", help="parallel checks (default 8)")
     links.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per request")
     links.add_argument("--retries", type=int, default=2, metavar="N", help="retries of failing links")
+    links.add_argument(
+        "--allow-host",
+        dest="allow_hosts",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="check this host even if it is loopback/private (a local mirror); repeatable",
+    )
     links.add_argument("--format", choices=["text", "github"], default="text")
     links.add_argument("--root", type=Path, default=None, help=ROOT_HELP)
     links.set_defaults(func=cmd_links)
@@ -140,6 +148,7 @@ def cmd_links(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             timeout_s=args.timeout,
             retries=args.retries,
+            allow_hosts=tuple(args.allow_hosts),
         )
     except JobError as e:
         return _failed(e)

@@ -42,6 +42,13 @@ USER_AGENT = "mllm-safety-atlas/0.1 (literature tracker; https://github.com/mllm
 _NEW_ID = r"\d{4}\.\d{4,5}"
 _OLD_ID = r"[a-z\-]+(?:\.[A-Z]{2})?/\d{7}"
 _ID_IN_TEXT = re.compile(rf"(?:arxiv\.org/(?:abs|pdf|html)/|arxiv:\s*|^)({_NEW_ID}|{_OLD_ID})(v\d+)?", re.I)
+#: A whole reference: nothing before the id but an arxiv.org URL or ``arXiv:``, nothing after but ``.pdf``, a
+#: slash, a query or a fragment (``2401.00001/../../x`` is not a reference to 2401.00001).
+_ID_REF = re.compile(
+    rf"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|arxiv:\s*)?({_NEW_ID}|{_OLD_ID})"
+    r"(v\d+)?(?:\.pdf)?/?(?:[?#][^\s/]*)?",
+    re.I,
+)
 
 
 class ArxivError(Exception):
@@ -90,7 +97,7 @@ class Feed:
 def parse_arxiv_id(text: str) -> str:
     """The bare arXiv id (no version) in an id, ``arXiv:`` reference or arxiv.org URL; ValueError if none."""
     text = text.strip()
-    m = _ID_IN_TEXT.search(text)
+    m = _ID_REF.fullmatch(text)
     if not m:
         raise ValueError(
             f"{text!r} is not an arXiv id or URL; write e.g. 2311.05608, arXiv:2311.05608v2 or "
@@ -176,7 +183,9 @@ class ArxivClient:
         max_wait_s: float = 300.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock  # monotonic seconds; injectable so that tests of the spacing need no real time
         self.base_url = base_url or os.environ.get("MLLM_SAFETY_ARXIV_API") or DEFAULT_API
         env_delay = os.environ.get("MLLM_SAFETY_ARXIV_DELAY")
         self.delay_s = float(delay_s if delay_s is not None else env_delay if env_delay else 3.0)
@@ -189,10 +198,10 @@ class ArxivClient:
 
     def _pace(self) -> None:
         if self._last_call is not None and self.delay_s > 0:
-            wait = self.delay_s - (time.monotonic() - self._last_call)
+            wait = self.delay_s - (self.clock() - self._last_call)
             if wait > 0:
                 self.sleep(wait)
-        self._last_call = time.monotonic()
+        self._last_call = self.clock()
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -121,6 +121,23 @@ def find_duplicate(catalog: Catalog, arxiv_id: str | None, title: str | None = N
     return None
 
 
+#: Longest paper id (and file stem) made from arXiv metadata; each dash-separated part at most MAX_ID_PART.
+MAX_ID = 80
+MAX_ID_PART = 30
+
+
+def capped_id(paper_id: str) -> str:
+    """``paper_id`` with each part cut to MAX_ID_PART characters and the whole to MAX_ID at a dash: arXiv
+    metadata is untrusted (a 3,000-character author name must not become a file name the OS refuses)."""
+    parts = [part[:MAX_ID_PART] for part in paper_id.split("-") if part]
+    out = parts[0]
+    for part in parts[1:]:
+        if len(out) + 1 + len(part) > MAX_ID:
+            break
+        out += "-" + part
+    return out
+
+
 def entry_to_paper(
     entry: ArxivEntry,
     catalog: Catalog,
@@ -135,7 +152,7 @@ def entry_to_paper(
     """
     year = int(entry.published[:4])
     ids = set(catalog.papers) | (taken or set())
-    base = make_id(year, entry.authors, entry.title)
+    base = capped_id(make_id(year, entry.authors, entry.title))
     paper_id = unique_id({"id": base, "title": entry.title, "arxiv": entry.arxiv_id}, dict.fromkeys(ids))
     links = links_of(entry)
     sugg = suggest(entry.title, entry.abstract, catalog.vocab, has_code="code" in links)

@@ -164,13 +164,21 @@ class LinkReport:
         return sum(1 for i in self.issues if i.severity == "error")
 
 
-def check_links(root: Path, *, concurrency: int = 8, timeout_s: float = 10.0, retries: int = 2) -> LinkReport:
-    """Check every URL of the catalog at ``root`` (each distinct URL once)."""
+def check_links(
+    root: Path,
+    *,
+    concurrency: int = 8,
+    timeout_s: float = 10.0,
+    retries: int = 2,
+    allow_hosts: tuple[str, ...] = (),
+) -> LinkReport:
+    """Check every URL of the catalog at ``root`` (each distinct URL once); non-public addresses are refused
+    except ``allow_hosts`` (a local mirror)."""
     from tools.track.links import LinkChecker, catalog_links, link_issues
 
     if concurrency < 1 or timeout_s <= 0 or retries < 0:
         raise JobError("--concurrency must be >= 1, --timeout > 0 and --retries >= 0", 2)
     uses = catalog_links(_catalog(root))
-    checker = LinkChecker(timeout_s=timeout_s, retries=retries)
+    checker = LinkChecker(timeout_s=timeout_s, retries=retries, allow_hosts=allow_hosts)
     results = checker.check_all([u.url for u in uses], concurrency=concurrency)
     return LinkReport(link_issues(uses, results), len(results), len(uses))

@@ -5,6 +5,11 @@ failing to connect or timing out after the retries. A 301/308 answer is a *perma
 works, but the file should name the new address. Temporary redirects (302/303/307) are followed silently.
 Each problem names the file, the line and the field (``links.code``, ``terms[3].url``).
 
+Only public addresses are checked: a URL (or a redirect) whose host is, or resolves to, a loopback, private,
+link-local (169.254.169.254: cloud metadata), shared, reserved or multicast address is refused without a
+request (:func:`non_public_address`), so a catalog entry cannot make the checker probe the machine's own
+network. ``allow_hosts`` (``--allow-host``) exempts named hosts, e.g. a local mirror.
+
 Retries go through the shared helper ``baselines.http``: the wait doubles from ``backoff_s``, a
 ``Retry-After`` header is honoured, and every wait is capped at ``max_wait_s`` (default 60 s), so one URL
 waits at most ``retries * max_wait_s`` seconds in all.
@@ -12,12 +17,14 @@ waits at most ``retries * max_wait_s`` seconds in all.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -63,6 +70,41 @@ class LinkStatus:
     retry_after: str | None = None  # the Retry-After header of a 429/503 answer
 
 
+def non_public_ip(ip: str) -> bool:
+    """Whether ``ip`` is not a public internet address (loopback, private, link-local, shared, reserved,
+    multicast, unspecified; an IPv4-mapped IPv6 address is judged by its IPv4 address)."""
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return not addr.is_global or addr.is_multicast
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to (empty when it does not resolve: the request then fails as usual)."""
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)})
+    except (OSError, UnicodeError):
+        return []
+
+
+def non_public_address(url: str, resolve: Callable[[str, int], list[str]] = resolve_host) -> str | None:
+    """The first non-public address that ``url``'s host is or resolves to (None: public, or unresolvable)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").strip("[]")
+    if not host:
+        return None
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        addresses = [host]
+    except ValueError:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return None
+        addresses = resolve(host, port)
+    return next((a for a in addresses if non_public_ip(a)), None)
+
+
 def catalog_links(catalog: Catalog) -> list[LinkUse]:
     """Every URL of the catalog: the papers' links and the vocabulary terms' urls, in file order."""
     uses = []
@@ -90,7 +132,11 @@ class LinkChecker:
         max_redirects: int = 5,
         max_wait_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        allow_hosts: Iterable[str] = (),
+        resolve: Callable[[str, int], list[str]] = resolve_host,
     ) -> None:
+        self.allow_hosts = {h.lower().strip("[]") for h in allow_hosts}
+        self.resolve = resolve
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self.max_redirects, self.sleep = max_redirects, sleep
         self.policy = RetryPolicy(
@@ -103,10 +149,30 @@ class LinkChecker:
         resp.close()  # only the status line and headers matter
         return resp
 
+    def refused(self, url: str) -> str | None:
+        """Why ``url`` is not requested (its host is, or resolves to, a non-public address), else None."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if host in self.allow_hosts or (parts.netloc.lower() in self.allow_hosts):
+            return None
+        addr = non_public_address(url, self.resolve)
+        if addr is None:
+            return None
+        return (
+            f"refused: {host} is a non-public address ({addr}); links must point to the public web "
+            f"(a local mirror: --allow-host {host})"
+        )
+
     def _once(self, url: str) -> LinkStatus:
-        """One attempt: HEAD (GET when HEAD is refused), following redirects by hand."""
+        """One attempt: HEAD (GET when HEAD is refused), following redirects by hand; a hop to a
+        non-public address is refused before any request."""
         current, first_permanent = url, None
         for _hop in range(self.max_redirects + 1):
+            why = self.refused(current)
+            if why:
+                if current != url:
+                    why = f"redirected to {current}: {why}"
+                return LinkStatus(url, False, None, why, first_permanent)
             method = "HEAD"
             resp = self._request("HEAD", current)
             if resp.status_code in HEAD_REFUSED:
