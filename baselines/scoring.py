@@ -3,7 +3,7 @@
 Each benchmark's own metric, as its evaluation script defines it, from the verdicts its official judge left in
 the records (and, for SIUO's multiple choice, from the responses with the official letter parser). Every score is
 a proportion or a mean in [0, 1] with a 95% interval (``Estimate``-shaped dicts: value, ci_low, ci_high, n):
-proportions with the run's shared interval (:func:`baselines.metrics.bootstrap_ci`), means of graded scores
+proportions with the run's shared exact interval (:func:`baselines.metrics.proportion_ci`), means of graded scores
 with a seeded percentile bootstrap of the mean. A score whose judge is not in the run is left out; what is left
 unjudged is counted in ``<benchmark>.unjudged``.
 
@@ -38,10 +38,11 @@ OFFICIAL_JUDGE = {
 
 
 def proportion(values: Sequence[bool], seed: int = 0) -> dict[str, Any] | None:
-    """The share of True with the run's 95% interval (None when empty)."""
-    from baselines.metrics import bootstrap_ci
+    """The share of True with the run's 95% interval (exact Clopper-Pearson, as every rate of a Result; None
+    when empty). ``seed`` is unused (kept for a uniform signature with :func:`mean_score`)."""
+    from baselines.metrics import proportion_ci
 
-    return bootstrap_ci(list(values), seed=seed) if values else None
+    return proportion_ci(list(values)) if values else None
 
 
 def mean_score(values: Sequence[float], seed: int = 0, n_boot: int = 2000) -> dict[str, Any] | None:
