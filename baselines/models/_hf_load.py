@@ -62,6 +62,70 @@ def resolve_revision(model: Any, model_id: str, requested: str | None) -> str:
         return f"unresolved:{requested or 'main'}"
 
 
+HUB_PROBE_S = 3.0  # how long to wait for the hub before saying it cannot be reached
+
+
+def in_hub_cache(model_id: str, revision: str | None) -> bool:
+    """Whether the hub repo's config.json is in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(model_id, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - a malformed repo id is reported by the load itself
+        return False
+    return isinstance(found, str)
+
+
+def hub_reachable(timeout_s: float = HUB_PROBE_S) -> tuple[bool, str]:
+    """(whether the hub's host accepts a TCP connection within ``timeout_s``, the endpoint). Name resolution
+    runs in a daemon thread so that a resolver without network cannot hold the caller either."""
+    import os
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    u = urlsplit(endpoint)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((u.hostname or "", port), timeout=timeout_s).close()
+            ok.append(True)
+        except OSError:
+            ok.append(False)
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout_s + 0.5)
+    return bool(ok and ok[0]), endpoint
+
+
+def check_hub_access(model_id: str, revision: str | None, local_files_only: bool) -> None:
+    """Fail in seconds, saying what to do, when a hub repo is neither cached nor downloadable (offline mode, or
+    the hub unreachable), instead of letting the hub client retry for minutes."""
+    import os
+
+    if is_local(model_id) or in_hub_cache(model_id, revision):
+        return
+    fixes = (
+        "run from a local folder (--model hf:/path/to/folder, saved with save_pretrained), or fill the "
+        f"Hugging Face cache on a machine with network (`huggingface-cli download {model_id}`) and copy it here"
+    )
+    offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    if offline:
+        raise BackendError(
+            f"hf model {model_id!r} is not in the local Hugging Face cache (offline mode): {fixes}"
+        )
+    reachable, endpoint = hub_reachable()
+    if not reachable:
+        raise BackendError(
+            f"hf model {model_id!r} is not in the local Hugging Face cache and the hub ({endpoint}) cannot be "
+            f"reached: {fixes}; set HF_HUB_OFFLINE=1 to use the cache only"
+        )
+
+
 def torch_dtype(name: str) -> Any:
     """Map a Params dtype name to what ``from_pretrained(dtype=...)`` takes."""
     import torch
@@ -98,6 +162,7 @@ def load_model_and_processor(params: Any) -> tuple[Any, Any]:
 
     model_id = str(Path(params.id).expanduser()) if is_local(params.id) else params.id
     local_only = params.local_files_only or is_local(model_id)
+    check_hub_access(model_id, params.revision, local_only)
     try:
         processor = load_processor(
             model_id,
@@ -126,7 +191,7 @@ def load_model_and_processor(params: Any) -> tuple[Any, Any]:
             "Hugging Face cache (nothing is downloaded when HF_HUB_OFFLINE=1)."
         ) from None
     if not params.device_map:
-        model.to("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(getattr(params, "device", None) or ("cuda" if torch.cuda.is_available() else "cpu"))
     model.eval()
     if not hasattr(processor, "tokenizer"):
         raise BackendError(f"{model_id}: its processor has no tokenizer")
