@@ -324,6 +324,25 @@ class OpenAIModel(Model):
             meta={"finish_reason": data["choices"][0].get("finish_reason"), "attempts": attempts},
         )
 
+    #: The harness sends this back-end's requests one by one through one window of ``concurrency`` requests for
+    #: a whole condition (:mod:`baselines.requestpool`), instead of one ``generate`` call per chunk.
+    per_request = True
+
+    def answer(
+        self, sample: Sample, config: GenerationConfig, stop: threading.Event | None = None
+    ) -> Response:
+        """One request (retries, deadline, breaker), for a caller that keeps its own requests in flight;
+        ``stop`` set abandons it (its Response then says the run was stopped)."""
+        return self._one(sample, config, stop or threading.Event())
+
+    def endpoint_down(self) -> bool:
+        """Whether the circuit breaker is open (every further request would be refused)."""
+        return self.breaker.open
+
+    def check_endpoint(self) -> None:
+        """Raise :class:`EndpointDown` (saying why) once the circuit breaker is open."""
+        self._stop_if_down()
+
     def _stop_if_down(self) -> None:
         if self.breaker.open:
             raise EndpointDown(
