@@ -226,3 +226,19 @@ def test_git_dates(tmp_path: Path) -> None:
     assert note.startswith("1 paper file is not committed yet")
     info = build_info(cat)
     assert len(info["commit"]) == 40 and info["date"] == "2024-06-01" and "uncommitted" in info["source"]
+
+
+def test_suggested_facets_are_labelled_wherever_a_paper_is_listed(tmp_path: Path) -> None:
+    root = write_catalog(tmp_path / "catalog")
+    target = next(f for f in sorted((root / "papers").glob("*.yaml")) if "suggested" not in f.read_text())
+    target.write_text(target.read_text() + "suggested: true\n")
+    catalog = load_catalog(root, check=False)
+    pid = next(p.id for p in catalog.papers.values() if p.suggested)
+    pages = render_site(make_ctx(catalog, BASELINES))
+    row = next(r for r in pages["papers/index.md"].split("<tr ") if f'href="{pid}/"' in r)
+    assert ">suggested</span>" in row
+    cat = catalog.papers[pid].category
+    item = next(i for i in pages[f"papers/{cat}.md"].split("<li>") if pid in i)
+    assert ">suggested</span>" in item
+    others = [r for r in pages["papers/index.md"].split("<tr ")[1:] if pid not in r]
+    assert others and not any(">suggested</span>" in r for r in others)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from tools.catalog.schema import Paper
 from tools.site.ctx import BASELINES_PAGE, EXPLORER_PAGE, Ctx, paper_page
-from tools.site.util import CATEGORY_TITLES, esc, ext_link, front_matter, href, safe_url
+from tools.site.util import CATEGORY_TITLES, SUGGESTED_BADGE, esc, ext_link, front_matter, href, safe_url
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def render_explorer(ctx: Ctx) -> str:
         code = ext_link(p.links.code, "code") if safe_url(p.links.code) else ""
         cats = " ".join(
             f'<span class="atlas-badge atlas-cat-{esc(c)}">{esc(c)}</span>' for c in [p.category, *p.also]
-        )
+        ) + (" " + SUGGESTED_BADGE if p.suggested else "")
         data = esc(json.dumps(facets[p.id], separators=(",", ":"), ensure_ascii=False))
         rows.append(
             f'<tr data-f="{data}"><td data-label="Paper"><a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a>'

@@ -17,6 +17,7 @@ from tools.site.ctx import (
 from tools.site.explorer import explorer_link
 from tools.site.util import (
     CATEGORY_TITLES,
+    SUGGESTED_BADGE,
     breakable_path,
     chips,
     esc,
@@ -240,7 +241,8 @@ def render_tag(vocab: str, term: str, papers: list[Paper], ctx: Ctx) -> str:
 def _paper_list(papers: list[Paper], page: str, ctx: Ctx | None = None) -> str:
     items = "".join(
         f'<li><span class="atlas-badge atlas-cat-{esc(p.category)}">{esc(p.category)}</span> '
-        f'<a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a> '
+        + (SUGGESTED_BADGE + " " if p.suggested else "")
+        + f'<a href="{href(page, paper_page(p.id))}">{esc(p.title)}</a> '
         f'<span class="atlas-muted">{esc(p.date)} · {esc(p.venue) if p.venue else "venue unknown"}'
         + (" · " + " ".join(f"<code>{esc(b)}</code>" for b in p.baseline) if p.baseline else "")
         + "</span></li>"

@@ -166,3 +166,11 @@ def breakable_path(value: object) -> str:
     """Untrusted path-like text (``arxiv-digest:owner/repo/README.md@bf0d467``) escaped, with a line-break
     opportunity after each ``/``, ``:`` and before ``@``, so it wraps on a phone without splitting words."""
     return esc(value).replace("/", "/<wbr>").replace(":", ":<wbr>").replace("@", "<wbr>@")
+
+
+#: The label shown wherever a paper's category or facets are displayed while no reviewer has read them.
+SUGGESTED_BADGE = (
+    '<span class="atlas-badge atlas-badge--warn" title="category and facets suggested by a tool from the title '
+    'and list keywords; no reviewer has read the paper yet">suggested</span>'
+)
+
