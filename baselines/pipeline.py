@@ -169,6 +169,13 @@ class ConditionRunner:
         ``selected`` samples (the same on resume). ``after_chunk`` runs after each chunk is judged."""
         from tqdm import tqdm
 
+        from baselines.requestpool import run_streaming, streams
+
+        if streams(self.model):  # an endpoint: one sliding window of requests for the whole condition
+            return run_streaming(
+                self, todo, selected, batch_size=batch_size, batches_per_call=batches_per_call,
+                progress=progress, after_chunk=after_chunk,
+            )  # fmt: skip
         if self.attack:
             self.attack.prepare(selected, self.target)
         bar = tqdm(total=len(todo), desc=self.cond.name, unit="sample", file=sys.stderr, disable=not progress)

@@ -17,7 +17,6 @@ stripped from everything recorded (:func:`baselines.http.redact_url`).
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import socket
@@ -44,7 +43,7 @@ from baselines.http import (
 )
 from baselines.params import StrictParams
 from baselines.registry import register
-from baselines.types import GenerationConfig, Response, Sample, image_png_bytes
+from baselines.types import GenerationConfig, Response, Sample
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = RETRY_STATUSES | {409, 425}  # and every other 5xx
@@ -92,8 +91,11 @@ class OpenAIParams(StrictParams):
 
 
 def data_url(image: Any) -> str:
-    """A PIL image as a ``data:image/png;base64,...`` URL."""
-    return "data:image/png;base64," + base64.b64encode(image_png_bytes(image)).decode("ascii")
+    """A PIL image as a ``data:image/png;base64,...`` URL (RGB), encoded once per distinct image content
+    (:mod:`baselines.imagecache`)."""
+    from baselines.imagecache import data_url as cached_data_url
+
+    return cached_data_url(image)
 
 
 def build_messages(sample: Sample) -> list[dict[str, Any]]:
@@ -109,7 +111,7 @@ def build_messages(sample: Sample) -> list[dict[str, Any]]:
         msgs.append({"role": "system", "content": sample.system})
     if sample.images:
         parts: list[dict[str, Any]] = [
-            {"type": "image_url", "image_url": {"url": data_url(im.convert("RGB"))}} for im in sample.images
+            {"type": "image_url", "image_url": {"url": data_url(im)}} for im in sample.images
         ]
         parts.append({"type": "text", "text": sample.text})
         msgs.append({"role": "user", "content": parts})
@@ -133,7 +135,7 @@ def _given_messages(sample: Sample) -> list[dict[str, Any]]:
                         raise ValueError(
                             "meta['messages'] has more image parts than the sample has images"
                         ) from None
-                    parts.append({"type": "image_url", "image_url": {"url": data_url(im.convert("RGB"))}})
+                    parts.append({"type": "image_url", "image_url": {"url": data_url(im)}})
                 else:
                     parts.append(dict(part))
             content = parts
