@@ -83,3 +83,20 @@ def last_position_hidden_states(backend: Any, samples: Sequence[Sample]) -> Any:
     with torch.inference_mode():
         out = backend.model(**inputs, output_hidden_states=True, use_cache=False, logits_to_keep=1)
     return torch.stack([h[:, -1, :].float() for h in out.hidden_states], dim=1)
+
+
+def last_position_logits(backend: Any, samples: Sequence[Sample]) -> Any:
+    """(B, V) float32 next-token logits after each chat-formatted prompt (the first generated position's
+    logits under greedy decoding, before any sampling processor). Samples of one call share an image count."""
+    import torch
+
+    tok = backend.processor.tokenizer
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        inputs = prefill_inputs(backend, samples)
+    finally:
+        tok.padding_side = side
+    with torch.inference_mode():
+        out = backend.model(**inputs, use_cache=False, logits_to_keep=1)
+    return out.logits[:, -1, :].float()
