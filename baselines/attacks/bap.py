@@ -226,7 +226,12 @@ class BAP(Attack):
         return image, details
 
     def prepare(self, samples: Sequence[Sample], model: Model) -> None:
-        """Optimise the universal VAP before batching."""
+        """Load the in-loop models first (a missing one is reported before any optimisation), then optimise
+        the universal VAP before batching."""
+        p = self.params
+        if p.judge == "bap":
+            self.helpers.get("judge_model", p.judge_model, model, p.judge_model_base_url)
+        self.helpers.get("attacker", p.attacker, model, p.attacker_base_url)
         self.vap(model)
 
     # -- stage 2 ---------------------------------------------------------------------------------------------
