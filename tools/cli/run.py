@@ -101,6 +101,9 @@ def register(subparsers: argparse._SubParsersAction, *, detailed: bool = True) -
     p.add_argument("--max-new-tokens", type=int, help=field_help(RunRequest, "max_new_tokens"))
     p.add_argument("--temperature", type=float, help=field_help(RunRequest, "temperature"))
     p.add_argument("--seed", type=int, help=field_help(RunRequest, "seed"))
+    from tools.cli.cost import add_arguments as add_cost_arguments
+
+    add_cost_arguments(p)
     add_common(p, default_runs_dir())
     p.set_defaults(func=cmd_run)
 
@@ -213,6 +216,9 @@ def execute_and_report(config: Any, args: argparse.Namespace, *, resume_hint: st
     print(format_generation(outcome.conditions))
     for judge, error in outcome.first_errors.items():
         print(f"  unjudged by {judge}, first error: {' '.join(error.split())[:300]}")
+    from tools.cli.cost import measure as measure_cost
+
+    measure_cost(outcome.result, config, args)  # over-refusal and utility beside ASR (defended runs)
     return write_back(outcome.result, config, args.no_write_back)
 
 

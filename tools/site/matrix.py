@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.catalog.schema import Estimate, Result
+from tools.catalog.schema import ConditionResult, Estimate, Result
 from tools.site.ctx import BASELINES_PAGE, RESULTS_INDEX, Ctx, results_page
 from tools.site.results import breakable, fmt_est, instrument_label, is_instrument, model_label
 from tools.site.util import esc, href
@@ -44,6 +44,10 @@ class DefenseRow:
     refusal: Estimate | None
     refusal_undefended: Estimate | None
     baseline: str
+    utility: Estimate | None = None
+    utility_undefended: Estimate | None = None
+    utility_by: str = ""  # how utility was measured (scored_by), shown on hover
+    over_refusal_by: str = ""  # the benign set, when over-refusal comes from one other than the run's own items
 
 
 def _setup(r: Result, judge: str) -> Setup:
@@ -78,12 +82,38 @@ def defense_rows(results: list[Result]) -> list[DefenseRow]:
             if c.defense is None:
                 continue
             ref = next((x for x in r.conditions if x.defense is None and x.attack == c.attack), None)
+            cost = _cost(c, ref)
             for j in c.judges:
                 rj = next((x for x in ref.judges if x.judge == j.judge), None) if ref else None
+                refusal = (j.refusal_rate_benign, rj.refusal_rate_benign if rj else None)
+                if cost["over_refusal_by"]:  # a separate benign set (MOSSBench, VLGuard safe_safes): run-level
+                    refusal = (cost["over_refusal"], cost["over_refusal_undefended"])
                 out.append(DefenseRow(
                     c.defense, c.attack or NO_ATTACK, _setup(r, j.judge), j.asr, rj.asr if rj else None,
-                    j.refusal_rate_benign, rj.refusal_rate_benign if rj else None, r.baseline))  # fmt: skip
+                    *refusal, r.baseline, cost["utility"], cost["utility_undefended"], cost["utility_by"],
+                    cost["over_refusal_by"]))  # fmt: skip
     return sorted(out, key=lambda d: (d.defense, d.attack, d.setup.model, d.setup.judge))
+
+
+def _cost(c: ConditionResult, ref: ConditionResult | None) -> dict:
+    """The cost parts a run measured (``scores``: baselines.defense_cost) for a defended condition and its
+    reference; over-refusal only when it comes from a benign set other than the run's own items."""
+    from baselines.defense_cost import OWN_ITEMS
+
+    ref_scores = ref.scores if ref else {}
+    by = c.scored_by.get("over_refusal", "")
+    own = not by or OWN_ITEMS in by
+    return {"utility": c.scores.get("utility"), "utility_undefended": ref_scores.get("utility"),
+            "utility_by": c.scored_by.get("utility", ""), "over_refusal_by": "" if own else by,
+            "over_refusal": c.scores.get("over_refusal"),
+            "over_refusal_undefended": ref_scores.get("over_refusal")}  # fmt: skip
+
+
+def _utility_cell(d: DefenseRow) -> str:
+    if d.utility is None and d.utility_undefended is None:
+        return '<span class="atlas-muted">not measured</span>'
+    return (f'<span title="{esc(d.utility_by)}">{fmt_est(d.utility_undefended)} → {fmt_est(d.utility)}</span>'
+            + (' <small class="atlas-muted">(proxy grader)</small>' if "proxy" in d.utility_by else ""))  # fmt: skip
 
 
 def _setup_head(s: Setup) -> str:
@@ -128,8 +158,10 @@ def render_matrix(ctx: Ctx, page: str = RESULTS_INDEX) -> str:
         return "\n".join(out)
     out.append(
         "<p>Each defense against an attack, beside the same run without the defense: attack success rate "
-        "(lower is better) and refusals of benign requests, i.e. over-refusal (lower is better). Utility "
-        "on a capability benchmark is not measured by any run yet, so its column says so.</p>\n"
+        "(lower is better), refusals of benign requests, i.e. over-refusal (lower is better; the run's benign "
+        "items, or the benign set named on hover), and utility, the mean MM-Vet-format score on a utility set "
+        "without attack (no defense → defended; higher is better; hover for the set and grader). A run that did "
+        "not measure utility says so.</p>\n"
     )
     body = []
     for d in drows:
@@ -146,13 +178,14 @@ def render_matrix(ctx: Ctx, page: str = RESULTS_INDEX) -> str:
             f'<td data-label="ASR, no defense">{fmt_est(d.asr_undefended)}</td>'
             f'<td data-label="ASR, defended">{fmt_est(d.asr)}</td>'
             f'<td data-label="Over-refusal, no defense">{fmt_est(d.refusal_undefended)}</td>'
-            f'<td data-label="Over-refusal, defended">{fmt_est(d.refusal)}</td>'
-            '<td data-label="Utility"><span class="atlas-muted">not measured</span></td></tr>'
+            f'<td data-label="Over-refusal, defended"><span title="{esc(d.over_refusal_by)}">{fmt_est(d.refusal)}'
+            f'</span></td><td data-label="Utility, no defense → defended">{_utility_cell(d)}</td></tr>'
         )
     out.append(
         '<div class="atlas-scroll"><table class="atlas-results atlas-stack" id="defense-results"><thead><tr>'
         "<th>Defense</th><th>Attack</th><th>Setup</th><th>ASR, no defense</th><th>ASR, defended</th>"
-        "<th>Over-refusal, no defense</th><th>Over-refusal, defended</th><th>Utility</th></tr></thead>"
+        "<th>Over-refusal, no defense</th><th>Over-refusal, defended</th><th>Utility, no defense → defended</th>"
+        "</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>\n"
     )
     out.append(
