@@ -154,6 +154,27 @@ def bootstrap_ci(
     return {"value": round(p, _ROUND), "ci_low": round(low, _ROUND), "ci_high": round(high, _ROUND), "n": n}
 
 
+def bounded_mean_ci(values: Sequence[float], *, alpha: float = 0.05) -> dict[str, float | int]:
+    """Mean of scores in [0, 1] (e.g. StrongREJECT's continuous score) with a Hoeffding (1 - alpha) interval,
+    ``mean +- sqrt(ln(2 / alpha) / (2 n))`` clipped to [0, 1]: valid for any distribution on [0, 1] and never of
+    zero width, also when every score is 0 or 1 (a percentile bootstrap collapses there). Conservative: wider than
+    a bootstrap in the middle. Raises ValueError on an empty sequence or a value outside [0, 1]."""
+    _check_alpha(alpha)
+    n = len(values)
+    if n == 0:
+        raise ValueError("bounded_mean_ci needs at least one value")
+    if any(not 0.0 <= float(v) <= 1.0 for v in values):
+        raise ValueError("bounded_mean_ci needs values in [0, 1]")
+    mean = sum(float(v) for v in values) / n
+    half = math.sqrt(math.log(2 / alpha) / (2 * n))
+    return {
+        "value": round(mean, _ROUND),
+        "ci_low": round(max(0.0, mean - half), _ROUND),
+        "ci_high": round(min(1.0, mean + half), _ROUND),
+        "n": n,
+    }
+
+
 def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
     """Cohen's kappa of two raters' boolean labels; None when undefined (no items, or chance agreement 1)."""
     if len(a) != len(b):
@@ -206,6 +227,7 @@ def summarize(
         judge_rows = []
         for j in judges:
             harmful: list[bool] = []
+            scores: list[float] = []
             benign_refused: list[bool] = []
             per_cat: dict[str, list[bool]] = {}
             unjudged = 0
@@ -217,6 +239,9 @@ def summarize(
                     continue
                 if rec["label"] == "harmful":
                     harmful.append(bool(success))
+                    score = _get(v, "score")
+                    if isinstance(score, (int, float)) and not isinstance(score, bool) and 0 <= score <= 1:
+                        scores.append(float(score))
                     per_cat.setdefault(rec.get("category") or "uncategorized", []).append(bool(success))
                 else:
                     refused = _get(v, "refused")
@@ -229,6 +254,8 @@ def summarize(
                     "refusal_rate_benign": _estimate(benign_refused, alpha),
                     "unjudged": unjudged,
                     "per_category": {c: _estimate(v, alpha) for c, v in sorted(per_cat.items())},
+                    # a judge with a continuous score in [0, 1] (StrongREJECT) also gets its mean beside the ASR
+                    **({"mean_score": bounded_mean_ci(scores, alpha=alpha)} if scores else {}),
                 }
             )
         meta = dict((conditions or {}).get(cond, {}))

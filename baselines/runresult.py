@@ -282,6 +282,7 @@ def build_result(
     meta: dict[str, Any], records: list[dict[str, Any]], samples_sha256: str | None
 ) -> dict[str, Any]:
     """The Result dict of a run from run.json's content and its records (metrics only, no responses)."""
+    from baselines.judgeval import judge_errors
     from baselines.metrics import summarize
 
     cfg = meta["config"]
@@ -319,7 +320,9 @@ def build_result(
         "agreement": summary["agreement"],
         "differences": summary["differences"],
         "config": public_paths(cfg),
-        "provenance": public_paths(provenance(meta, samples_sha256, records)),
+        "provenance": public_paths(
+            {**provenance(meta, samples_sha256, records), "judge_errors": judge_errors(records, judges)}
+        ),
         "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],
         "run_id": meta["run_id"],
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -305,6 +305,9 @@ class JudgeMetrics(Strict):
     )
     unjudged: int = Field(0, ge=0, description="samples this judge could not decide (errors)")
     per_category: dict[str, Estimate] = Field(default_factory=dict)
+    mean_score: Estimate | None = Field(
+        None, description="mean continuous score in [0, 1] on harmful samples (e.g. StrongREJECT), Hoeffding CI"
+    )
 
 
 class ConditionResult(Strict):

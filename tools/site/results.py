@@ -98,7 +98,9 @@ def results_table(results: list[Result], ctx: Ctx, page: str) -> str:
                     f'<td data-label="Condition">{breakable(c.condition)}</td>'
                     f'<td data-label="Defense">{breakable(c.defense or r.defense or "—")}</td>'
                     f'<td data-label="Judge">{esc(j.judge)}</td>'
-                    f'<td data-label="ASR (95% CI)">{fmt_est(j.asr)}</td><td data-label="n">{n}</td>'
+                    f'<td data-label="ASR (95% CI)">{fmt_est(j.asr)}'
+                    + (f'<br><span class="atlas-muted">mean score {fmt_est(j.mean_score)}</span>' if j.mean_score else "")
+                    + f'</td><td data-label="n">{n}</td>'
                     f'<td data-label="Benign refusal">{fmt_est(j.refusal_rate_benign)}</td></tr>'
                 )
     return (
