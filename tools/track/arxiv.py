@@ -22,15 +22,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from baselines.http import (
-    RETRY_STATUSES,
-    RetriesExhausted,
-    Retryable,
-    RetryPolicy,
-    call_with_retries,
-    new_session,
-    parse_retry_after,
-)
+from baselines import http
 from tools.catalog.latex import clean_text
 
 DEFAULT_API = "http://export.arxiv.org/api/query"
@@ -190,7 +182,7 @@ class ArxivClient:
         env_delay = os.environ.get("MLLM_SAFETY_ARXIV_DELAY")
         self.delay_s = float(delay_s if delay_s is not None else env_delay if env_delay else 3.0)
         self.max_retries, self.timeout_s, self.max_wait_s = max_retries, timeout_s, max_wait_s
-        self.session = session or new_session(USER_AGENT)
+        self.session = session or http.new_session(USER_AGENT)
         self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.sleep = sleep
         self.calls = 0
@@ -204,9 +196,9 @@ class ArxivClient:
         self._last_call = self.clock()
 
     @property
-    def retry_policy(self) -> RetryPolicy:
+    def retry_policy(self) -> http.RetryPolicy:
         """Waits between tries: Retry-After or a doubling backoff, never under ``delay_s`` nor over ``max_wait_s``."""
-        return RetryPolicy(
+        return http.RetryPolicy(
             retries=self.max_retries,
             backoff_s=max(self.delay_s, 1.0),
             backoff_max_s=self.max_wait_s,
@@ -215,31 +207,31 @@ class ArxivClient:
         )
 
     def _attempt(self, params: dict[str, str | int]) -> bytes:
-        """One paced GET; the body of a good answer, Retryable for a transient failure."""
+        """One paced GET; the body of a good answer, http.Retryable for a transient failure."""
         self._pace()
         self.calls += 1
         try:
             resp = self.session.get(self.base_url, params=params, timeout=self.timeout_s)
         except requests.RequestException as e:
-            raise Retryable(f"cannot reach {self.base_url} ({type(e).__name__})") from None
+            raise http.Retryable(f"cannot reach {self.base_url} ({type(e).__name__})") from None
         if resp.status_code == 200:
             return resp.content
-        if resp.status_code not in RETRY_STATUSES:
+        if resp.status_code not in http.RETRY_STATUSES:
             raise ArxivError(_error_message(resp))
-        after = parse_retry_after(resp.headers.get("Retry-After"))
-        raise Retryable(f"arXiv API answered HTTP {resp.status_code}", after)
+        after = http.parse_retry_after(resp.headers.get("Retry-After"))
+        raise http.Retryable(f"arXiv API answered HTTP {resp.status_code}", after)
 
     def _get(self, params: dict[str, str | int]) -> bytes:
         """GET the API with retries; the body of the first good answer."""
 
-        def spaced(_n: int, _failure: Retryable, _wait: float) -> None:
+        def spaced(_n: int, _failure: http.Retryable, _wait: float) -> None:
             self._last_call = None  # the retry wait (at least delay_s) already spaces the calls
 
         try:
-            body, _ = call_with_retries(
+            body, _ = http.call_with_retries(
                 lambda: self._attempt(params), self.retry_policy, sleep=self.sleep, on_retry=spaced
             )
-        except RetriesExhausted as e:
+        except http.RetriesExhausted as e:
             raise ArxivError(f"{e.last}; gave up after {e.attempts} attempts (try again later)") from None
         return body
 

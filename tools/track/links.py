@@ -28,22 +28,14 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from baselines.http import (
-    RETRY_STATUSES,
-    RetriesExhausted,
-    Retryable,
-    RetryPolicy,
-    call_with_retries,
-    new_session,
-    parse_retry_after,
-)
+from baselines import http
 from tools.catalog.model import Catalog, CatalogIssue
 from tools.track.arxiv import USER_AGENT
 
 HEAD_REFUSED = frozenset({403, 405, 501})
 PERMANENT = frozenset({301, 308})
 TEMPORARY = frozenset({302, 303, 307})
-RETRY = RETRY_STATUSES
+RETRY = http.RETRY_STATUSES
 
 
 @dataclass(frozen=True)
@@ -139,10 +131,10 @@ class LinkChecker:
         self.resolve = resolve
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self.max_redirects, self.sleep = max_redirects, sleep
-        self.policy = RetryPolicy(
+        self.policy = http.RetryPolicy(
             retries=retries, backoff_s=backoff_s, backoff_max_s=max_wait_s, retry_after_max_s=max_wait_s
         )
-        self.session = new_session(USER_AGENT, pool_size=32)
+        self.session = http.new_session(USER_AGENT, pool_size=32)
 
     def _request(self, method: str, url: str) -> requests.Response:
         resp = self.session.request(method, url, timeout=self.timeout_s, allow_redirects=False, stream=True)
@@ -193,7 +185,7 @@ class LinkChecker:
         return LinkStatus(url, False, None, f"more than {self.max_redirects} redirects", first_permanent)
 
     def _attempt(self, url: str) -> LinkStatus:
-        """One attempt; Retryable (carrying the status) for timeouts, connection errors, 429 and 5xx."""
+        """One attempt; http.Retryable (carrying the status) for timeouts, connection errors, 429 and 5xx."""
         try:
             status = self._once(url)
         except requests.Timeout:
@@ -203,14 +195,14 @@ class LinkChecker:
         else:
             if status.status not in RETRY:
                 return status
-            raise Retryable(status.error or "", parse_retry_after(status.retry_after), status)
-        raise Retryable(status.error or "", None, status)
+            raise http.Retryable(status.error or "", http.parse_retry_after(status.retry_after), status)
+        raise http.Retryable(status.error or "", None, status)
 
     def check(self, url: str) -> LinkStatus:
         """Check one URL, retrying timeouts, connection errors, 429 and 5xx answers."""
         try:
-            status, attempts = call_with_retries(lambda: self._attempt(url), self.policy, sleep=self.sleep)
-        except RetriesExhausted as e:
+            status, attempts = http.call_with_retries(lambda: self._attempt(url), self.policy, sleep=self.sleep)
+        except http.RetriesExhausted as e:
             status, attempts = e.last.payload, e.attempts
         status.attempts = attempts
         return status
