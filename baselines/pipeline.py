@@ -171,7 +171,7 @@ class ConditionRunner:
 
         from baselines.requestpool import run_streaming, streams
 
-        if streams(self.model):  # an endpoint: one sliding window of requests for the whole condition
+        if streams(self.model) and prefetch_safe(self.attack):  # an endpoint: one window for the condition
             return run_streaming(
                 self, todo, selected, batch_size=batch_size, batches_per_call=batches_per_call,
                 progress=progress, after_chunk=after_chunk,

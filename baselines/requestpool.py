@@ -4,8 +4,9 @@ For back-ends that answer one request at a time over the network (``per_request 
 back-end), :func:`run_streaming` replaces the chunked attack -> generate -> judge -> record loop of
 :class:`~baselines.pipeline.ConditionRunner`:
 
-- a feeder thread attacks the samples chunk by chunk (as the chunked loop does, the next chunk prepared in the
-  background) and hands them over one by one, at most ``window + lookahead`` ahead of the answers;
+- a feeder thread attacks and hashes the samples batch by batch, a few batches at once (attacks that do not
+  query the model; the others keep the chunked loop), and hands them over one by one, in order, at most
+  ``window + lookahead`` ahead of the answers;
 - a :class:`RequestPool` of ``window`` (= the back-end's ``concurrency``) daemon threads keeps exactly that many
   requests in flight while samples remain: a sliding window over the whole condition, independent of
   ``--batch-size``;
@@ -13,7 +14,8 @@ back-end), :func:`run_streaming` replaces the chunked attack -> generate -> judg
   most ``batch_size`` or every ``flush_s`` seconds, so a killed run resumes from what was answered.
 
 Records are the chunked loop's records (same fields); their order in samples.jsonl is the order of arrival.
-A record's ``generate_s`` is its own request's latency; ``attack_s`` its share of its chunk's attack time.
+A record's ``generate_s`` is its own request's latency; ``attack_s`` its share of its batch's attack time
+(rendering; the hashing runs on other threads).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from baselines.imagecache import CACHE
@@ -32,6 +35,8 @@ from baselines.types import Response, Sample
 
 #: Records are appended at least this often (seconds) while answers arrive.
 FLUSH_S = 1.0
+#: Threads attacking (thread-safe attacks) and hashing (every attack) batches ahead of the requests.
+WORKERS = 4
 
 
 def streams(model: Any) -> bool:
@@ -107,7 +112,7 @@ def run_streaming(
     ahead = threading.Semaphore(window + batch_size * batches_per_call)
     feeder = threading.Thread(
         target=_feed,
-        args=(runner, chunks(todo, batch_size, batches_per_call), events, ahead, stop),
+        args=(runner, chunks(todo, batch_size, 1), events, ahead, stop),
         daemon=True,
         name="request-feeder",
     )
@@ -201,22 +206,49 @@ def run_streaming(
 STOPPED = "not answered: the run was stopped"
 
 
+def _apply(runner: Any, batch: list[Sample]) -> tuple[list[Sample], float]:
+    """The runner's attack on one batch (the same checks as ``pipeline.attack_batch``, without hashing)."""
+    t0 = time.perf_counter()
+    attacked = runner.attack.apply(batch, runner.target) if runner.attack else list(batch)
+    if len(attacked) != len(batch) or any(a.id != b.id for a, b in zip(attacked, batch, strict=False)):
+        raise RuntimeError(f"attack {runner.attack.name!r} must return one sample per input with the same id")
+    return attacked, time.perf_counter() - t0
+
+
 def _feed(runner: Any, batches: list[list[Sample]], events: queue.Queue, ahead: threading.Semaphore,
           stop: threading.Event) -> None:  # fmt: skip
-    """Attack chunk by chunk (the runner's own prefetching iterator) and hand samples over one by one, at
-    most ``ahead`` of the answers (bounded memory: images wait for a free slot, not in a list)."""
+    """Attack and hash batch by batch off the main thread (not on the runner's worker, which writes the records)
+    and hand samples over one by one, in order, at most ``ahead`` of the answers (bounded memory).
+
+    Images are hashed on :data:`WORKERS` threads (hashlib runs without the GIL) while the next batch is
+    attacked; an attack that declares ``thread_safe = True`` (a pure function of its samples, e.g. FigStep's
+    rendering) is also applied to several batches at once."""
+    parallel = bool(getattr(runner.attack, "thread_safe", False))
+
+    def hashed(attacked: list[Sample], t_attack: float) -> tuple[list[Sample], list[list[str]], float]:
+        return attacked, [s.image_hashes() for s in attacked], t_attack
+
     try:
-        for attacked, hashes, t_attack in runner.attacked(batches):
-            share = t_attack / max(1, len(attacked))
-            for s, h in zip(attacked, hashes, strict=True):
-                for im, sha in zip(s.images, h, strict=True):
-                    CACHE.remember(im, sha)  # the back-end's data-URL cache will not hash it again
-                while not ahead.acquire(timeout=0.1):
-                    if stop.is_set():
-                        return
-                if stop.is_set():
-                    return
-                events.put(("ready", s, h, share))
+        with ThreadPoolExecutor(WORKERS, thread_name_prefix="attack-hash") as pool:
+            jobs: deque = deque()
+            for batch in [*batches, None]:
+                if batch is not None:
+                    if parallel:
+                        jobs.append(pool.submit(lambda b=batch: hashed(*_apply(runner, b))))
+                    else:
+                        jobs.append(pool.submit(hashed, *_apply(runner, batch)))
+                while jobs and (batch is None or len(jobs) > WORKERS or jobs[0].done()):
+                    attacked, hashes, t_attack = jobs.popleft().result()
+                    share = t_attack / max(1, len(attacked))
+                    for s, h in zip(attacked, hashes, strict=True):
+                        for im, sha in zip(s.images, h, strict=True):
+                            CACHE.remember(im, sha)  # the back-end's data-URL cache will not hash it again
+                        while not ahead.acquire(timeout=0.1):
+                            if stop.is_set():
+                                return
+                        if stop.is_set():
+                            return
+                        events.put(("ready", s, h, share))
         events.put(("end",))
     except BaseException as e:  # noqa: BLE001 - raised again in the calling thread
         events.put(("error", e))

@@ -112,6 +112,9 @@ class FigStep(Attack):
     """FigStep: the instruction as a typographic image of an empty numbered list + the incitement prompt."""
 
     paper_id = "2023-gong-figstep"
+    #: ``apply`` is a pure function of its samples (no state, no randomness): the endpoint request pipeline
+    #: (baselines.requestpool) renders several batches at once on threads (tested: same images as in series)
+    thread_safe = True
     summary = (
         "Typographic visual prompt: the instruction + empty list '1. 2. 3.' as an image, benign text prompt."
     )
