@@ -262,3 +262,32 @@ def label_below(image: Image.Image, label: str, font: str = "DejaVuSans", font_s
         ((image.width - (right - left)) // 2, image.height + font_size // 2), label, font=f, fill=(0, 0, 0)
     )
     return out
+
+
+def centred_strip(
+    text: str,
+    font: str = "DejaVuSans",
+    font_size: int = 30,
+    size: tuple[int, int] = (512, 100),
+    max_width: int = 462,
+    max_words: int = 9,
+) -> Image.Image:
+    """HIMRD's top strip (spec 21 §5.4, described behaviour): black text on a white ``size`` canvas; wider than
+    ``max_width`` -> split into word thirds when it has more than ``max_words`` words, else word halves; each line
+    centred horizontally by its bounding box, the block centred vertically."""
+    f = load_font(font, font_size)
+    out = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    words = text.split()
+    n = 1
+    if draw.textlength(text, font=f) > max_width:
+        n = 3 if len(words) > max_words else 2
+    k = -(-len(words) // n) if words else 0
+    lines = [" ".join(words[i : i + k]) for i in range(0, len(words), k)] if words else [""]
+    boxes = [draw.textbbox((0, 0), line, font=f) for line in lines]
+    heights = [b[3] - b[1] for b in boxes]
+    y = (size[1] - sum(heights)) // 2
+    for line, box, h in zip(lines, boxes, heights, strict=True):
+        draw.text(((size[0] - (box[2] - box[0])) // 2 - box[0], y - box[1]), line, font=f, fill=(0, 0, 0))
+        y += h
+    return out
