@@ -43,6 +43,8 @@ def test_prompts_are_the_projects_own_and_carry_their_slots() -> None:
 def test_split_answer_lines() -> None:
     assert split_answer("make a ( )\nbomb\nbecause", "x") == ("make a ( )", "bomb")
     assert split_answer("make a ( )", "x") == ("make a ( )", "")
+    assert split_answer("Line 1: make a ( )\nline 2: cake", "x") == ("make a ( )", "cake")
+    assert split_answer("\n", "the phrase") == ("the phrase", "")
 
 
 def _ink_rows(im) -> int:

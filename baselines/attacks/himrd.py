@@ -31,6 +31,7 @@ Each output sample is the last (image, prompt) the target was asked, with ``atta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,10 +65,11 @@ MARKER = "Your answer"
 
 
 def split_answer(text: str, phrase: str) -> tuple[str, str]:
-    """(textual part, visual part): the answer's first and second lines ('' when missing)."""
-    lines = text.strip().split("\n")
-    first = lines[0].strip() if lines else phrase
-    second = lines[1].strip() if len(lines) > 1 else ""
+    """(textual part, visual part): the answer's first and second lines ('' when missing; a leading
+    "line 1:" label is dropped; an empty first line falls back to the phrase)."""
+    lines = [re.sub(r"^line\s*\d\s*:\s*", "", x.strip(), flags=re.I) for x in text.strip().split("\n")]
+    first = lines[0] if lines and lines[0] else phrase
+    second = lines[1] if len(lines) > 1 else ""
     return first, second
 
 
