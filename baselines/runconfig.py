@@ -84,6 +84,7 @@ class RunConfig(StrictParams):
 
         data = redact_urls(self.model_dump(mode="json", exclude={"batch_size"}))
         data["model_params"].pop("batch_size", None)
+        data["model_params"].pop("device", None)  # where it runs (--device cuda:i), not what it computes
         if without_shard:
             data["shard"] = None
         return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

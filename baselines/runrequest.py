@@ -72,6 +72,9 @@ class RunRequest(StrictParams):
         description=RunConfig.model_fields["batch_size"].description,
     )
     shard: str | None = Field(None, description="i/n: partition i (0-based) of n")
+    device: str | None = Field(
+        None, description="torch device of an hf/organism model, e.g. cuda:1 (default: cuda if any, else cpu)"
+    )
     sets: list[str] = Field(default_factory=list, description="Params overrides key=value")
     max_new_tokens: int = Field(
         field_default(GenerationSettings, "max_new_tokens"),
@@ -196,6 +199,10 @@ class RunRequest(StrictParams):
             values["base_url"] = self.base_url
         values.update(overrides)
         model_cls = registry.get("model", backend)
+        if self.device is not None:  # one shard per GPU: --device cuda:i
+            if "device" not in model_cls.Params.model_fields:
+                raise RunConfigError(f"--device applies to hf: and organism models, not {self.model!r}")
+            values["device"] = self.device
         if "batch_size" in model_cls.Params.model_fields:  # the back-end's own batching follows --batch-size
             values.setdefault("batch_size", self.batch_size)
         return build_params(model_cls.Params, values, f"model {self.model!r}").model_dump(mode="json")

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from baselines.base import Model, WhiteBox
+from baselines.base import BackendError, Model, WhiteBox
 from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import GenerationConfig, Response, Sample
@@ -28,6 +28,12 @@ class HFParams(StrictParams):
     revision: str | None = Field(None, description="hub branch, tag or commit (None: the default branch)")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="weights dtype")
     device_map: str | None = Field(None, description="accelerate device map (None: one GPU if any, else CPU)")
+    device: str | None = Field(
+        None,
+        pattern=r"^(cpu|mps|(cuda|xpu)(:[0-9]+)?)$",
+        description="torch device of the whole model, e.g. cuda:1 (None: cuda if any, else cpu); "
+        "ignored with device_map; not part of the run's identity (shards on different GPUs merge)",
+    )
     attn_implementation: str | None = Field(
         None, description="eager | sdpa | flash_attention_2 (None: default)"
     )
@@ -44,6 +50,17 @@ def build_messages(sample: Sample) -> list[dict[str, Any]]:
     content = [{"type": "image"} for _ in sample.images] + [{"type": "text", "text": sample.text}]
     msgs.append({"role": "user", "content": content})
     return msgs
+
+
+def require_accelerate(device_map: str | None) -> None:
+    """A device map is placed by ``accelerate`` (not a core dependency): say how to get it, or what else to use."""
+    import importlib.util
+
+    if device_map and importlib.util.find_spec("accelerate") is None:
+        raise BackendError(
+            f"--set model.device_map={device_map} needs the accelerate package: pip install -e '.[accelerate]'. "
+            "To put the whole model on one device, use --device cuda:<i> instead (no accelerate needed)"
+        )
 
 
 @register("model")
@@ -64,6 +81,7 @@ class HFModel(Model):
     def _load(self) -> None:
         from baselines.models._hf_load import load_model_and_processor, resolve_revision
 
+        require_accelerate(self.hf_params.device_map)
         self.model, self.processor = load_model_and_processor(self.hf_params)
         self.revision = resolve_revision(self.model, self.hf_params.id, self.hf_params.revision)
         self._white_box: WhiteBox | None = None

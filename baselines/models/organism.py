@@ -39,6 +39,12 @@ class OrganismParams(StrictParams):
 
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("float32", description="weights dtype")
     device_map: str | None = Field(None, description="accelerate device map (None: one GPU if any, else CPU)")
+    device: str | None = Field(
+        None,
+        pattern=r"^(cpu|mps|(cuda|xpu)(:[0-9]+)?)$",
+        description="torch device of the whole model, e.g. cuda:1 (None: cuda if any, else cpu); "
+        "ignored with device_map; not part of the run's identity (shards on different GPUs merge)",
+    )
     attn_implementation: str | None = Field(None, description="eager | sdpa (None: default)")
     batch_size: int = Field(8, ge=1, description="samples per generate call")
 
@@ -107,6 +113,7 @@ class OrganismModel(HFModel):
             id=str(self.folder),
             dtype=p.dtype,
             device_map=p.device_map,
+            device=p.device,
             attn_implementation=p.attn_implementation,
             batch_size=p.batch_size,
             local_files_only=True,

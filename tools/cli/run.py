@@ -77,8 +77,13 @@ def register(subparsers: argparse._SubParsersAction, *, detailed: bool = True) -
     from baselines.runrequest import RunRequest, default_runs_dir, field_help
 
     p = subparsers.add_parser("run", help=COMMANDS["run"])
-    p.add_argument("baseline", help=RunRequest.model_fields["baseline"].description)
-    for name in ("model", "base_url", "dataset", "defense", "attack"):
+    p.add_argument(
+        "baseline",
+        nargs="+",
+        help=RunRequest.model_fields["baseline"].description
+        + "; several baselines or a plan .yaml file run in sequence in one process, the model loaded once",
+    )
+    for name in ("model", "base_url", "dataset", "defense", "attack", "device"):
         p.add_argument(f"--{name.replace('_', '-')}", help=field_help(RunRequest, name))
     p.add_argument(
         "--judge", dest="judges", metavar="JUDGE", action="append", help=field_help(RunRequest, "judges")
@@ -164,11 +169,22 @@ def run_request(args: argparse.Namespace) -> Any:
     """The RunRequest of the parsed `run` arguments (options not given keep RunRequest's defaults)."""
     from baselines.runrequest import RunRequest
 
-    return RunRequest.parse(**{name: getattr(args, name, None) for name in RunRequest.model_fields})
+    choices = {name: getattr(args, name, None) for name in RunRequest.model_fields}
+    if isinstance(choices["baseline"], list) and len(choices["baseline"]) == 1:  # `run` takes several names
+        choices["baseline"] = choices["baseline"][0]
+    return RunRequest.parse(**choices)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Build the RunConfig from the arguments and execute it."""
+    """Build the RunConfig from the arguments and execute it (several runs: :mod:`tools.cli.multirun`)."""
+    from baselines.multirun import is_plan
+
+    names = args.baseline if isinstance(args.baseline, list) else [args.baseline]
+    if len(names) > 1 or is_plan(names[0]):
+        from tools.cli.multirun import cmd_run_many
+
+        return cmd_run_many(args)
+    args.baseline = names[0]
     try:
         request = run_request(args)
         config = request.config()
