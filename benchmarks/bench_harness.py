@@ -251,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         f"harness / plain batched loop: wall {best['harness'][0] / best['batched'][0]:.3f}x, "
         f"CPU {best['harness'][1] / best['batched'][1]:.3f}x (target <= 1.05)"
     )
+    med = {
+        k: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for k, v in times.items()
+    }
+    print(
+        f"  (medians: wall {med['harness'][0] / med['batched'][0]:.3f}x, CPU {med['harness'][1] / med['batched'][1]:.3f}x)"
+    )
     print(
         f"batching speed-up over the bare loop: plain {best['bare'][0] / best['batched'][0]:.2f}x, "
         f"harness {best['bare'][0] / best['harness'][0]:.2f}x (wall)"

@@ -79,3 +79,24 @@ def test_forced_length_answers_have_exactly_max_new_tokens(monkeypatch, tmp_path
     out = harness_run(hf, "hf:random-llava", make_samples(3), 2, 5, tmp_path / "runs")
     records = RunStore(out.run_dir).load()
     assert len(records) == 3 and {r["n_output_tokens"] for r in records} == {5}
+
+
+@pytest.mark.gpu
+def test_bench_gpu_on_cuda_and_device_option(capsys, monkeypatch, tiny_llava_dir):
+    """On a GPU machine (`pytest -m gpu`): the 7B-shaped LLaVA path runs, with peak memory; --device cuda:0
+    places an hf model on that GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    monkeypatch.syspath_prepend(str(BENCH))
+    import bench_gpu
+
+    from baselines.models import load_model
+
+    assert load_model(f"hf:{tiny_llava_dir}", params={"device": "cuda:0"}).info()["device"] == "cuda:0"
+    args = ["--models", "llava", "--n", "8", "--batch-size", "8", "--bare-n", "1", "--max-new-tokens", "8"]
+    assert bench_gpu.main([*args, "--pgd-steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"harness, batch 8\s+:\s+[0-9.]+ s/sample .* peak\s+[0-9.]+ GiB", out)
+    assert "anchors (H200)" in out
