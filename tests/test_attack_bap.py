@@ -124,6 +124,7 @@ def test_vap_stays_in_the_eps_ball(tiny_llava_dir) -> None:
     assert image.size == (m.white_box.image_size[1], m.white_box.image_size[0])
 
 
+@pytest.mark.slow
 @needs_artifact
 def test_vap_makes_the_corpus_likelier_on_the_organism(organism) -> None:
     _image, details = BAP({"vap_steps": 15}).vap(organism)

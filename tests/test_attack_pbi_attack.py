@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from _organism import asr, harmful_two_per_scenario, needs_artifact
 from test_defense_fakes import FakeModel
 
@@ -69,6 +70,7 @@ def test_prior_stage_moves_toward_the_corpus(tiny_llava_dir) -> None:
     assert last < first and len(words) > 50
 
 
+@pytest.mark.slow
 @needs_artifact
 def test_the_search_finds_inputs_the_organism_does_not_refuse(organism) -> None:
     samples = harmful_two_per_scenario()[::2]

@@ -124,6 +124,7 @@ def test_text_updates_every_text_every_steps_and_the_image_stays_in_range(
     assert image.size == (wb.image_size[1], wb.image_size[0])
 
 
+@pytest.mark.slow
 @needs_artifact
 def test_umk_jailbreaks_the_organism(organism) -> None:
     """Text-only, the organism refuses the harmful requests; with a few UMK iterations it answers them."""
