@@ -312,7 +312,11 @@ def baseline_kind(name: str) -> str:
     for kind in ("attack", "defense"):
         if name in registry.names(kind):
             return kind
+    import difflib
+
+    close = difflib.get_close_matches(name, registry.names("attack") + registry.names("defense"), n=3)
     raise UnknownComponentError(
-        f"unknown baseline {name!r}. Valid attacks: {', '.join(registry.names('attack')) or '(none)'}; "
+        f"unknown baseline {name!r}.{' Did you mean ' + ', '.join(close) + '?' if close else ''} "
+        f"Valid attacks: {', '.join(registry.names('attack')) or '(none)'}; "
         f"valid defenses: {', '.join(registry.names('defense')) or '(none)'}"
     )

@@ -147,7 +147,7 @@ def test_shards_and_merge(tiny_llava_dir, tmp_path, catalog, capsys):
 @pytest.mark.parametrize(
     "args,needle",
     [
-        (["run", "figstepp"], "Valid attacks: figstep"),
+        (["run", "figstepp"], "Did you mean figstep? Valid attacks: "),
         (["run", "figstep", "--dataset", "nope"], "Valid datasets:"),
         (["run", "figstep", "--judge", "nope"], "Valid judges:"),
         (["run", "figstep", "--model", "nope:x"], "Valid forms"),

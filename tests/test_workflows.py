@@ -189,3 +189,22 @@ def test_citation_cff():
 def test_actionlint():
     proc = subprocess.run(["actionlint", *map(str, WORKFLOWS)], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_package_data_covers_every_data_file_of_the_packages() -> None:
+    """A wheel (non-editable install) must carry the fonts, prompts, bundled sets and drawn pools: every file
+    git tracks under baselines/ and tools/ is a module or matches a package-data pattern of pyproject.toml."""
+    import fnmatch
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["*"]
+    tracked = subprocess.run(
+        ["git", "ls-files", "baselines", "tools"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    left_out = [
+        f for f in tracked if not f.endswith(".py") and not any(fnmatch.fnmatch(Path(f).name, p) for p in patterns)
+    ]
+    assert not left_out, f"add their patterns to [tool.setuptools.package-data]: {left_out}"
