@@ -176,7 +176,7 @@ def test_write_result_is_atomic_when_sync_fails(root: Path, registry, monkeypatc
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CatalogError, match="No space left"):  # a located one-line error, not a traceback
         write_result(result_dict(run_id="run-2"), root)
     assert path.read_bytes() == before  # the old file survives, complete
     assert _leftovers(path.parent) == []  # and no temporary file is left behind
