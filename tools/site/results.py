@@ -20,7 +20,7 @@ from tools.site.ctx import (
     results_page,
 )
 from tools.site.svg import rate_bars_svg
-from tools.site.util import esc, fmt_rate, front_matter, href
+from tools.site.util import breakable_path, esc, fmt_rate, front_matter, href
 
 INSTRUMENT_NOTE = (
     '!!! warning "Test-instrument numbers: model organism"\n'
@@ -294,6 +294,13 @@ def deviations_table(deviations: list[dict[str, Any]]) -> str:
     )
 
 
+def _breakable_value(text: str) -> str:
+    """A default value escaped, with line-break opportunities after ``/``, ``:``, ``_``, ``-`` and before ``@``
+    (model ids such as ``stabilityai/stable-diffusion-xl-refiner-1.0`` wrap on a phone between parts, never
+    inside one)."""
+    return breakable_path(text).replace("&#95;", "&#95;<wbr>").replace("-", "-<wbr>")
+
+
 def params_table(params: list[dict[str, Any]]) -> str:
     """A component's parameters (name, type, default, description) as a table, or a line saying none."""
     if not params:
@@ -301,7 +308,7 @@ def params_table(params: list[dict[str, Any]]) -> str:
     rows = "".join(
         f'<tr><td data-label="Parameter"><code>{esc(f["name"])}</code></td>'
         f'<td data-label="Type"><code>{esc(f.get("type", ""))}</code></td>'
-        f'<td data-label="Default"><code>{esc(_fmt_default(f.get("default")))}</code></td>'
+        f'<td data-label="Default"><code>{_breakable_value(_fmt_default(f.get("default")))}</code></td>'
         f'<td data-label="Description">{esc(f.get("doc", ""))}</td></tr>'
         for f in params
     )
