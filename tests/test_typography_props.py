@@ -135,6 +135,73 @@ def _jip_target(phrase: str) -> Image.Image:
     return JailbreakInPieces().target_for(_sample(phrase))[0]
 
 
+def _cs_dj_art(phrase: str) -> Image.Image:
+    from baselines.attacks.cs_dj import CSDJ, TILE
+    from baselines.typography import art_text_image
+
+    p = CSDJ.Params()
+    return art_text_image(phrase, p.font, p.font_size, TILE)
+
+
+def _cs_dj_fills_the_tile(phrase: str) -> bool:
+    """CS-DJ's wrap (as the original) keeps a line while its advance width is at most the tile's 500 px, centres it
+    with no margin and never splits a word: a line within 2 px of the tile (or a word wider than it) may put a
+    glyph's overhang on the side edges. Recomputed here from the rule as the original states it."""
+    from baselines.attacks.cs_dj import CSDJ, TILE
+
+    p = CSDJ.Params()
+    font = load_font(p.font, p.font_size)
+    widths, line = [], ""
+    for word in phrase.split():
+        test = f"{line} {word}".strip()
+        if font.getlength(test) <= TILE:
+            line = test
+        else:
+            widths.append(font.getlength(line))
+            line = word
+    widths.append(font.getlength(line))
+    return any(w >= TILE - 2 for w in widths)
+
+
+def _cs_dj_label(phrase: str) -> Image.Image:
+    """CS-DJ's numbered tile strip, with the phrase's length as the number (1..3 digits)."""
+    from baselines.typography import label_below
+
+    return label_below(Image.new("RGB", (500, 500), "white"), str(len(phrase)), "DejaVuSans", 20).crop(
+        (0, 500, 500, 530)
+    )
+
+
+def _himrd(phrase: str) -> Image.Image:
+    from baselines.typography import centred_strip
+
+    return centred_strip(phrase)
+
+
+def _himrd_line_too_wide(phrase: str) -> bool:
+    """HIMRD's strip (spec 21 §5.4) splits a long phrase into halves or thirds but never shrinks it: a part wider
+    than the 512 px canvas is cut on both sides. Measured by drawing the same split on a wide canvas."""
+    from baselines.typography import centred_strip
+
+    wide = np.asarray(centred_strip(phrase, size=(4000, 100)).convert("L")) < INK
+    cols = np.where(wide.any(0))[0]
+    return cols.size > 0 and cols.max() - cols.min() + 1 > 512
+
+
+def _vrp(phrase: str) -> Image.Image:
+    from baselines.attacks.visual_roleplay import VisualRolePlay, typography
+
+    p = VisualRolePlay.Params()
+    return typography(phrase, p.font, p.font_size, p.width)
+
+
+def _vrp_word_too_wide(phrase: str) -> bool:
+    from baselines.attacks.visual_roleplay import VisualRolePlay
+
+    p = VisualRolePlay.Params()
+    return _too_wide_word(phrase, size=p.font_size, width=p.width) if p.font == "LiberationSans" else False
+
+
 RENDERERS: dict[str, Renderer] = {
     "figstep": Renderer(_figstep, ("top", "bottom", "left", "right"), _figstep_clips),
     "figstep_pro_pieces": Renderer(_pieces, ("top", "bottom")),
@@ -143,6 +210,11 @@ RENDERERS: dict[str, Renderer] = {
         _hades_strip, ("top", "bottom", "right"), lambda p: _too_wide_word(_hades_keyword(p))
     ),
     "jailbreak_in_pieces_target": Renderer(_jip_target, ("top", "bottom", "right"), _too_wide_word),
+    "cs_dj_sub_question": Renderer(_cs_dj_art, ("top", "bottom", "left", "right"), _cs_dj_fills_the_tile),
+    "cs_dj_tile_number": Renderer(_cs_dj_label, ("top", "bottom", "left", "right")),
+    "himrd_strip": Renderer(_himrd, ("top", "bottom", "left", "right"), _himrd_line_too_wide),
+    # VRP draws at x = 0 like MM-SafetyBench's TYPO, so the left column is the layout's origin, not a cut
+    "visual_roleplay_typography": Renderer(_vrp, ("top", "bottom", "right"), _vrp_word_too_wide),
 }
 #: attack module -> the renderers above that draw its typography. An attack that transforms a shared layout's
 #: image afterwards (MML encrypts FigStep's image, SI-Attack shuffles its patches) is covered by that layout.
@@ -153,6 +225,10 @@ COVERS = {
     "mmsafetybench": ("mmsafetybench_typo",),
     "hades": ("hades_strip",),
     "jailbreak_in_pieces": ("jailbreak_in_pieces_target",),
+    "jood": ("figstep",),  # a text-only sample's harmful image is FigStep's typography
+    "cs_dj": ("cs_dj_sub_question", "cs_dj_tile_number"),
+    "himrd": ("himrd_strip",),
+    "visual_roleplay": ("visual_roleplay_typography",),
 }
 
 
