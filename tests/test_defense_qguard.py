@@ -110,7 +110,9 @@ def test_official_order_depends_on_hash_seed() -> None:
     seed0 = {c: core[c] for c in _hash_order("0")}  # file-order build over the seed-0 set order
     assert risk_score(seed0, "file") == pytest.approx(0.8534, abs=1e-4)
     assert risk_score(core, "file") == pytest.approx(0.8038, abs=1e-4)
-    assert risk_score(core, "hash") == risk_score({c: core[c] for c in list(set(qg.GROUPS))}, "file")
+    assert risk_score(core, "hash") == pytest.approx(
+        risk_score({c: core[c] for c in list(set(qg.GROUPS))}, "file"), rel=1e-12
+    )  # same order; the graph sums may differ in the last bit
 
 
 @needs_artifact

@@ -249,7 +249,7 @@ def test_search_finds_figstep_and_its_page_shows_bibtex_and_results(browser: obj
     page.click(".md-search__input")
     page.fill(".md-search__input", "FigStep")
     link = page.locator(".md-search-result__item a[href*='papers/2023-gong-figstep']").first
-    link.wait_for(timeout=15000)
+    link.wait_for(timeout=45000)  # the search worker indexes the site first; slow on a loaded machine
     link.click()
     page.wait_for_url(re.compile(r".*papers/2023-gong-figstep/.*"))
     page.wait_for_load_state("load")
