@@ -131,7 +131,7 @@ def render_matrix(ctx: Ctx, page: str = RESULTS_INDEX) -> str:
         out.append("<p>No attack has been run yet.</p>\n")
     else:
         out.append(
-            "<p>Attack success rate (harmful requests answered, per the judge) with its 95% bootstrap "
+            "<p>Attack success rate (harmful requests answered, per the judge) with its exact 95% (Clopper–Pearson) "
             "interval. One column per setup: model, dataset and judge. Click an attack for its runs.</p>\n"
         )
         head = "".join(f"<th>{_setup_head(s)}</th>" for s in setups)
