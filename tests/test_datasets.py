@@ -201,3 +201,15 @@ def test_checksum_is_order_independent_and_content_sensitive(copy_of) -> None:
 
     Image.new("RGB", (8, 8), "red").save(root / "test" / "hateful" / "b2.png")
     assert VLGuardDataset({"path": str(root)}).load().checksum != a
+
+
+def test_a_json_file_that_is_not_a_list_of_records_is_a_located_error(tmp_path) -> None:
+    from baselines.base import DatasetError
+    from baselines.datasets._common import Checksum, read_json_list
+
+    path = tmp_path / "data.json"
+    path.write_text('{"records": []}')
+    with pytest.raises(DatasetError, match=r"data\.json:1: expected a JSON list of records"):
+        read_json_list(path, "vlsbench", Checksum(tmp_path))
+    path.write_text('[{"id": 1}]')
+    assert read_json_list(path, "vlsbench", Checksum(tmp_path)) == [{"id": 1}]

@@ -107,6 +107,14 @@ def read_json(path: Path, dataset: str, checksum: Checksum) -> Any:
         raise DatasetError(f"{path}: not UTF-8 text ({e})") from None
 
 
+def read_json_list(path: Path, dataset: str, checksum: Checksum) -> list[Any]:
+    """A JSON file whose top level must be a list of records (VLGuard, SIUO, VLSBench)."""
+    records = read_json(path, dataset, checksum)
+    if not isinstance(records, list):
+        raise DatasetError(f"{path}:1: expected a JSON list of records")
+    return records
+
+
 def field(row: dict[str, Any], key: str, where: str, *, kind: type | tuple[type, ...] = str) -> Any:
     """``row[key]`` checked for presence and type; otherwise a DatasetError naming ``where``."""
     if key not in row:

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
-from baselines.datasets._common import Checksum, field, layout_error, load_images, read_json
+from baselines.datasets._common import Checksum, field, layout_error, load_images, read_json_list
 from baselines.datasets.cards import CARDS, check_count
 from baselines.params import StrictParams
 from baselines.registry import register
@@ -85,9 +85,7 @@ class SIUODataset(Dataset):
         if not path.is_file():
             raise layout_error("siuo", "missing file", path, LAYOUT)
         checksum = Checksum(root)
-        records = read_json(path, "siuo", checksum)
-        if not isinstance(records, list):
-            raise DatasetError(f"{path}:1: expected a JSON list of records")
+        records = read_json_list(path, "siuo", checksum)
         check_count("siuo", path, len(records), CARDS["siuo"]["official_counts"]["total"], "records",
                     self.params.counts)  # fmt: skip
         samples: list[Sample] = []

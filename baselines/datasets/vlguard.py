@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
-from baselines.datasets._common import Checksum, field, load_images, read_json, require
+from baselines.datasets._common import Checksum, field, load_images, read_json_list, require
 from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
@@ -52,9 +52,7 @@ class VLGuardDataset(Dataset):
         json_path = require(root / "test.json", "vlguard", LAYOUT)
         img_root = root / "test" if (root / "test").is_dir() else root
         checksum = Checksum(root)
-        records = read_json(json_path, "vlguard", checksum)
-        if not isinstance(records, list):
-            raise DatasetError(f"{json_path}:1: expected a JSON list of records")
+        records = read_json_list(json_path, "vlguard", checksum)
         samples: list[Sample] = []
         skipped: list[dict[str, str]] = []
         for n, rec in enumerate(records):

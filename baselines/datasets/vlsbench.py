@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
-from baselines.datasets._common import Checksum, field, layout_error, load_images, read_json
+from baselines.datasets._common import Checksum, field, layout_error, load_images, read_json_list
 from baselines.datasets.cards import CARDS, check_count
 from baselines.params import StrictParams
 from baselines.registry import register
@@ -59,9 +59,7 @@ class VLSBenchDataset(Dataset):
         if not path.is_file():
             raise layout_error("vlsbench", "missing file", path, LAYOUT)
         checksum = Checksum(root)
-        records = read_json(path, "vlsbench", checksum)
-        if not isinstance(records, list):
-            raise DatasetError(f"{path}:1: expected a JSON list of records")
+        records = read_json_list(path, "vlsbench", checksum)
         check_count("vlsbench", path, len(records), CARDS["vlsbench"]["official_counts"]["total"], "records",
                     self.params.counts)  # fmt: skip
         samples: list[Sample] = []
