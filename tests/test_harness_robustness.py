@@ -173,9 +173,10 @@ def test_resume_retries_failed_samples_and_then_publishes_the_complete_result(
         assert main(api_run(srv.url, small, runs, *extra, "--set", "model.concurrency=1")) == 0
     out, err = capsys.readouterr()
     assert "2 new, 4 resumed" in out and "2 failed record(s) retried" in err and "retried 2 record(s)" in out
-    complete = {k: v for k, v in results(catalog).items() if k != name}
-    [(name2, res)] = complete.items()
+    # the complete result replaces the partial one of the same run: no stale partial stays published
+    [(name2, res)] = results(catalog).items()
     assert name2 == name.replace("__partial-set-", "__set-") and res["partial"] == []
+    assert "removed the partial result this complete run supersedes: " in out and name in out
     [run_dir] = runs.iterdir()
     records = RunStore(run_dir).load()
     assert len(records) == 6 and not any(r["error"] for r in records)
@@ -259,3 +260,16 @@ def test_result_files_are_world_readable(small, tmp_path, catalog):
         assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
     assert json.loads((run_dir / "run.json").read_text())["run_id"] == run_dir.name
+
+
+@pytest.mark.parametrize(
+    "name,variant,stale",
+    [
+        ("m__d__none.yaml", None, "m__d__none__partial.yaml"),
+        ("m__d__none__set-ab12cd34.yaml", "set-ab12cd34", "m__d__none__partial-set-ab12cd34.yaml"),
+    ],
+)
+def test_a_complete_result_supersedes_only_the_partial_of_the_same_run(tmp_path, name, variant, stale):
+    from tools.catalog.store import superseded_partial
+
+    assert superseded_partial(tmp_path / name, variant) == tmp_path / stale

@@ -116,12 +116,21 @@ def result_path(result: Result, root: Path | str | None = None) -> Path:
     return _root(root) / "results" / _slug(result.baseline) / name
 
 
+def superseded_partial(path: Path, variant: str | None) -> Path:
+    """The partial result that a complete result at ``path`` (of this ``variant``) replaces: the same run
+    cut short by failed or missing records (variant ``partial`` or ``partial-<variant>``). Partial results of
+    a ``--limit`` run are other runs (``partial-limit<N>...``) and are never superseded."""
+    stem = path.name[: -len(f"__{_slug(variant)}.yaml")] if variant else path.name[: -len(".yaml")]
+    return path.with_name(f"{stem}__{_slug('partial-' + variant if variant else 'partial')}.yaml")
+
+
 def write_result(result: Result | dict, root: Path | str | None = None) -> Path:
     """Validate a reproduced result and write it atomically under ``results/``; returns the path.
 
     Cross-checks that ``baseline`` is a registered attack/defense/judge (when the registry can be
     imported and is not empty) and that ``paper_id``, if given, is a paper of the catalog.
-    Raises :class:`CatalogError` (nothing is written) on any problem.
+    Raises :class:`CatalogError` (nothing is written) on any problem. A complete result removes the partial
+    result of the same run it supersedes (:func:`superseded_partial`), so no stale partial stays published.
     """
     from pydantic import ValidationError
 
@@ -180,4 +189,8 @@ def write_result(result: Result | dict, root: Path | str | None = None) -> Path:
                 )
             ]
         ) from None
+    if not res.partial:
+        stale = superseded_partial(path, res.variant)
+        if stale != path:
+            stale.unlink(missing_ok=True)
     return path

@@ -256,11 +256,24 @@ def write_back(result: dict[str, Any], config: Any, no_write_back: bool) -> int:
     if skipped:
         print(skipped)
         return 0
+    from tools.catalog.schema import Result
+    from tools.catalog.store import result_path, superseded_partial
+
+    stale = None
+    try:
+        res = Result.model_validate(result)
+        if not res.partial:
+            stale = superseded_partial(result_path(res), res.variant)
+            stale = stale if stale.is_file() else None
+    except Exception:  # noqa: BLE001 - write_result reports an invalid result with its location
+        stale = None
     try:
         path = write_result(result)
     except CatalogError as e:
         return fail(f"result not written: {'; '.join(str(i) for i in e.issues)}")
     print(f"result: {path}" + (" (partial: its name says so)" if result.get("partial") else ""))
+    if stale is not None and not stale.exists():
+        print(f"  removed the partial result this complete run supersedes: {stale}")
     return 0
 
 
