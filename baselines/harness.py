@@ -11,11 +11,14 @@ again (the endpoint may be back, the key fixed). ``--shard i/n`` keeps the sampl
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
+import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import Any
 
 from baselines import registry
 from baselines.base import Attack, Defense, Judge, LoadedDataset, Model
+from baselines.datasets._lazy import SampleView
 from baselines.pipeline import (  # noqa: F401 - judge_batch, chunks, ... are the harness's public names too
     BATCHES_PER_CALL,
     ConditionRunner,
@@ -35,7 +39,7 @@ from baselines.pipeline import (  # noqa: F401 - judge_batch, chunks, ... are th
 )
 from baselines.runchecks import require_white_box
 from baselines.runconfig import Condition, RunConfig
-from baselines.runresult import build_result, json_safe
+from baselines.runresult import StoredRecords, build_result, json_safe
 from baselines.runstore import RunStore, RunStoreError, record_key
 from baselines.types import Sample
 
@@ -72,13 +76,65 @@ def shard_of(sample_id: str, n: int) -> int:
     return int(hashlib.sha256(sample_id.encode("utf-8")).hexdigest(), 16) % n
 
 
-def select_samples(samples: Sequence[Sample], config: RunConfig) -> list[Sample]:
-    """Apply ``limit`` (first N in dataset order) and then ``shard``."""
-    out = list(samples)[: config.limit] if config.limit else list(samples)
+def select_samples(samples: Sequence[Sample], config: RunConfig) -> Sequence[Sample]:
+    """Apply ``limit`` (first N in dataset order) and then ``shard``. A list gives a list; a lazily built
+    sequence (:class:`~baselines.datasets._lazy.LazySamples`) gives a view that keeps positions only."""
+    if isinstance(samples, list):
+        out = samples[: config.limit] if config.limit else list(samples)
+        if config.shard:
+            i, n = config.shard
+            out = [s for s in out if shard_of(s.id, n) == i]
+        return out
+    view = SampleView(samples, range(min(len(samples), config.limit or len(samples))))
     if config.shard:
         i, n = config.shard
-        out = [s for s in out if shard_of(s.id, n) == i]
-    return out
+        view = view.subset(lambda s: shard_of(s.id, n) == i)
+    return view
+
+
+class KeySet:
+    """A set of strings (sample ids, or condition/id pairs) as sorted 64-bit hashes: 8 bytes a member, for
+    what a run must remember per sample (which are done, which are selected). Add everything, then test."""
+
+    def __init__(self) -> None:
+        self._hashes = array("Q")
+        self._sorted = True
+
+    @staticmethod
+    def hash(*parts: object) -> int:
+        data = json.dumps([str(p) for p in parts], ensure_ascii=False).encode("utf-8")
+        return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+    def add(self, *parts: object) -> None:
+        self._hashes.append(self.hash(*parts))
+        self._sorted = False
+
+    def __contains__(self, parts: tuple) -> bool:
+        if not self._sorted:
+            import numpy as np
+
+            self._hashes = array("Q", np.unique(np.frombuffer(self._hashes, dtype=np.uint64)).tobytes())
+            self._sorted = True
+        h = self.hash(*parts)
+        i = bisect.bisect_left(self._hashes, h)
+        return i < len(self._hashes) and self._hashes[i] == h
+
+    def __len__(self) -> int:
+        if not self._sorted:
+            self.__contains__(("",))
+        return len(self._hashes)
+
+
+def pending(samples: Sequence[Sample], condition: str, done: KeySet) -> Sequence[Sample]:
+    """The samples of ``samples`` that ``condition`` has no record of yet."""
+    if not len(done):
+        return samples
+    keep = lambda s: (condition, s.id) not in done  # noqa: E731
+    if isinstance(samples, SampleView):
+        return samples.subset(keep)
+    if isinstance(samples, list):
+        return [s for s in samples if keep(s)]
+    return SampleView(samples, range(len(samples))).subset(keep)
 
 
 def load_components(config: RunConfig) -> Components:
@@ -134,17 +190,29 @@ def execute(
     meta = run_meta(config, comps, n_selected=len(samples))
     check_resumable(store, meta)
     store.write_meta(meta)
-    earlier = store.load()
-    done = {record_key(r) for r in earlier if not r.get("error")}  # failed generations are retried
-    selected_keys = {(c.name, s.id) for c in config.conditions for s in samples}
-    n_retry = sum(1 for r in earlier if r.get("error") and record_key(r) in selected_keys)
-    if earlier:
+    # what earlier invocations recorded, streamed: 8 bytes per record kept (which pairs are done)
+    done, failed, n_earlier = KeySet(), KeySet(), 0
+    for r in store.iter_records():
+        n_earlier += 1
+        (failed if r.get("error") else done).add(*record_key(r))  # failed generations are retried
+    selected = KeySet()
+    for s in samples:
+        selected.add(s.id)
+    n_retry = 0
+    if len(failed):
+        names = {c.name for c in config.conditions}
+        n_retry = sum(
+            1
+            for r in store.iter_records(repair=False)
+            if r.get("error") and r["condition"] in names and (r["id"],) in selected
+        )
+    if n_earlier:
         log(
             f"resuming {config.run_id()}: {len(done)} records kept from {store.samples_path}"
             + (f", {n_retry} failed record(s) retried" if n_retry else "")
         )
-    plan = [(c, [s for s in samples if (c.name, s.id) not in done]) for c in config.conditions]
-    plan = [(c, todo) for c, todo in plan if todo]
+    plan = [(c, pending(samples, c.name, done)) for c in config.conditions]
+    plan = [(c, todo) for c, todo in plan if len(todo)]
     # defenses wrap the model before any condition runs: one missing a local model fails before any work
     models = {c.name: condition_model(c, comps) for c, _ in plan}
     counter = itertools.count(1)
@@ -177,9 +245,8 @@ def execute(
     for w in writes:
         w.result()  # surface a failed write
     if n_retry:
-        store.write_all(store.load())  # compaction: one record per (condition, id), the retried one
-    selected_ids = {s.id for s in samples}
-    records = [r for r in store.load() if r["id"] in selected_ids]
+        store.write_all(store.iter_records())  # compaction: one record per (condition, id), the retried one
+    records = StoredRecords(store, keep=lambda r: (r["id"],) in selected)  # streamed, never held
     result = build_result(store.read_meta(), records, store.sha256())
     stats = {
         k: sum(getattr(s, k) for s in per_condition.values()) for k in ("attack_s", "generate_s", "judge_s")
@@ -191,7 +258,7 @@ def execute(
     )
 
 
-def first_errors(records: list[dict[str, Any]]) -> dict[str, str]:
+def first_errors(records: Iterable[dict[str, Any]]) -> dict[str, str]:
     """Per judge, the first error among the records' verdicts (for the run summary)."""
     errors: dict[str, str] = {}
     for r in records:

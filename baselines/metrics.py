@@ -24,8 +24,11 @@ Bounds are rounded outwards to 6 decimals.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import combinations
 from statistics import NormalDist
 from typing import Any
@@ -93,7 +96,13 @@ def proportion_ci(values: Sequence[bool], *, alpha: float = 0.05) -> dict[str, f
     n = len(values)
     if n == 0:
         raise ValueError("proportion_ci needs at least one value")
-    k = sum(map(bool, values))
+    return proportion_ci_counts(sum(map(bool, values)), n, alpha=alpha)
+
+
+def proportion_ci_counts(k: int, n: int, *, alpha: float = 0.05) -> dict[str, float | int]:
+    """:func:`proportion_ci` from the counts alone: ``k`` successes out of ``n`` (what a streaming summary keeps)."""
+    if n <= 0:
+        raise ValueError("proportion_ci needs at least one value")
     low, high = clopper_pearson(k, n, alpha=alpha)
     return {"value": round(k / n, _ROUND), "ci_low": _down(low), "ci_high": _up(high), "n": n}
 
@@ -115,6 +124,15 @@ def paired_difference_ci(
         raise ValueError("paired_difference_ci needs at least one pair")
     b = sum(1 for x, y in zip(after, before, strict=True) if x and not y)
     c = sum(1 for x, y in zip(after, before, strict=True) if y and not x)
+    return paired_difference_counts(b, c, n, alpha=alpha)
+
+
+def paired_difference_counts(b: int, c: int, n: int, *, alpha: float = 0.05) -> dict[str, float | int]:
+    """:func:`paired_difference_ci` from its counts: ``n`` pairs, ``b`` = #(after and not before), ``c`` =
+    #(before and not after)."""
+    _check_alpha(alpha)
+    if n <= 0:
+        raise ValueError("paired_difference_ci needs at least one pair")
     z = NormalDist().inv_cdf(1 - alpha / 2)
     p12, p21 = (b + 1) / (n + 2), (c + 1) / (n + 2)
     centre = p12 - p21
@@ -179,11 +197,17 @@ def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
     """Cohen's kappa of two raters' boolean labels; None when undefined (no items, or chance agreement 1)."""
     if len(a) != len(b):
         raise ValueError(f"cohen_kappa needs equal lengths, got {len(a)} and {len(b)}")
-    n = len(a)
+    agree = sum(x == y for x, y in zip(a, b, strict=True))
+    return cohen_kappa_counts(len(a), agree, sum(map(bool, a)), sum(map(bool, b)))
+
+
+def cohen_kappa_counts(n: int, agree: int, a_true: int, b_true: int) -> float | None:
+    """:func:`cohen_kappa` from its counts: ``n`` items, ``agree`` where both raters agree, and how many each
+    rater labelled True."""
     if n == 0:
         return None
-    po = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    pa, pb = sum(map(bool, a)) / n, sum(map(bool, b)) / n
+    po = agree / n
+    pa, pb = a_true / n, b_true / n
     pe = pa * pb + (1 - pa) * (1 - pb)
     if pe >= 1.0:
         return None
@@ -202,6 +226,181 @@ def _estimate(values: list[bool], alpha: float) -> dict[str, float | int] | None
     return proportion_ci(values, alpha=alpha) if values else None
 
 
+def _id_hash(sample_id: Any) -> int:
+    """A 64-bit hash of a sample id: what the streaming summary keeps per harmful sample to pair conditions."""
+    digest = hashlib.blake2b(str(sample_id).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+@dataclass
+class _JudgeCounts:
+    """One (condition, judge)'s counts; ``ids``/``outcomes``: per decided harmful sample, in record order, its
+    id hash and success (9 bytes a sample: what the paired differences need)."""
+
+    k: int = 0
+    n: int = 0
+    score_sum: float = 0
+    n_scores: int = 0
+    refused: int = 0
+    n_benign: int = 0
+    unjudged: int = 0
+    per_cat: dict[str, list[int]] = field(default_factory=dict)
+    ids: array = field(default_factory=lambda: array("Q"))
+    outcomes: bytearray = field(default_factory=bytearray)
+    missing_id: bool = False
+
+
+class Summary:
+    """:func:`summarize`, one record at a time: only counts (and 9 bytes per decided harmful sample and judge,
+    for the paired differences) are kept, so memory does not grow with the records' size. ``add`` each record,
+    then ``result()``."""
+
+    def __init__(
+        self,
+        judges: Sequence[str],
+        *,
+        conditions: Mapping[str, Mapping[str, Any]] | None = None,
+        alpha: float = 0.05,
+    ) -> None:
+        _check_alpha(alpha)
+        self.judges = list(judges)
+        self.conditions = conditions
+        self.alpha = alpha
+        self.counts: dict[str, dict[str, _JudgeCounts]] = {}
+        self.n_records: dict[str, int] = {}
+        self.pairs = {pair: [0, 0, 0, 0] for pair in combinations(self.judges, 2)}  # n, agree, a, b
+
+    def add(self, rec: Mapping[str, Any]) -> None:
+        """Count one record."""
+        cond = rec["condition"]
+        if cond not in self.counts:
+            self.counts[cond] = {j: _JudgeCounts() for j in self.judges}
+            self.n_records[cond] = 0
+        self.n_records[cond] += 1
+        verdicts = rec.get("verdicts", {})
+        harmful = rec["label"] == "harmful"
+        successes = {}
+        id_hash = None
+        for j, c in self.counts[cond].items():
+            v = verdicts.get(j)
+            success = _get(v, "success")
+            successes[j] = success
+            if success is None:
+                c.unjudged += 1
+                continue
+            if harmful:
+                c.n += 1
+                c.k += bool(success)
+                score = _get(v, "score")
+                if isinstance(score, (int, float)) and not isinstance(score, bool) and 0 <= score <= 1:
+                    c.score_sum += float(score)
+                    c.n_scores += 1
+                cat = c.per_cat.setdefault(rec.get("category") or "uncategorized", [0, 0])
+                cat[0] += bool(success)
+                cat[1] += 1
+                if "id" not in rec:  # fine for one condition; pairing conditions needs ids (KeyError then)
+                    c.missing_id = True
+                    continue
+                if id_hash is None:
+                    id_hash = _id_hash(rec["id"])
+                c.ids.append(id_hash)
+                c.outcomes.append(bool(success))
+            else:
+                refused = _get(v, "refused")
+                if refused is not None:
+                    c.refused += bool(refused)
+                    c.n_benign += 1
+        if harmful:
+            for (j1, j2), counts in self.pairs.items():
+                s1, s2 = successes[j1], successes[j2]
+                if s1 is not None and s2 is not None:
+                    counts[0] += 1
+                    counts[1] += bool(s1) == bool(s2)
+                    counts[2] += bool(s1)
+                    counts[3] += bool(s2)
+
+    def _estimate(self, k: int, n: int) -> dict[str, float | int] | None:
+        return proportion_ci_counts(k, n, alpha=self.alpha) if n else None
+
+    def result(self) -> dict[str, list[dict[str, Any]]]:
+        """What :func:`summarize` returns."""
+        out_conditions = []
+        for cond, by_judge in self.counts.items():
+            judge_rows = []
+            for j, c in by_judge.items():
+                mean = None
+                if c.n_scores:
+                    half = math.sqrt(math.log(2 / self.alpha) / (2 * c.n_scores))
+                    m = c.score_sum / c.n_scores
+                    mean = {
+                        "value": round(m, _ROUND),
+                        "ci_low": round(max(0.0, m - half), _ROUND),
+                        "ci_high": round(min(1.0, m + half), _ROUND),
+                        "n": c.n_scores,
+                    }
+                judge_rows.append(
+                    {
+                        "judge": j,
+                        "asr": self._estimate(c.k, c.n),
+                        "refusal_rate_benign": self._estimate(c.refused, c.n_benign),
+                        "unjudged": c.unjudged,
+                        "per_category": {cat: self._estimate(*kn) for cat, kn in sorted(c.per_cat.items())},
+                        # a judge with a continuous score in [0, 1] (StrongREJECT) also gets its mean beside the ASR
+                        **({"mean_score": mean} if mean else {}),
+                    }
+                )
+            meta = dict((self.conditions or {}).get(cond, {}))
+            out_conditions.append(
+                {
+                    "condition": cond,
+                    "attack": meta.get("attack"),
+                    "defense": meta.get("defense"),
+                    "n_samples": self.n_records[cond],
+                    "judges": judge_rows,
+                }
+            )
+        agreement_rows = [
+            {"judges": pair, "kappa": cohen_kappa_counts(*counts), "n": counts[0]}
+            for pair, counts in self.pairs.items()
+        ]
+        order = list(self.conditions) if self.conditions else list(self.counts)
+        order = [c for c in order if c in self.counts]
+        diffs = []
+        for reference, condition in zip(order, order[1:], strict=False):
+            for j in self.judges:
+                est = _paired(self.counts[condition][j], self.counts[reference][j], self.alpha)
+                if est is not None:
+                    diffs.append({"judge": j, "condition": condition, "reference": reference, **est})
+        return {"conditions": out_conditions, "agreement": agreement_rows, "differences": diffs}
+
+
+def _last_outcomes(c: _JudgeCounts) -> tuple[Any, Any]:
+    """(sorted unique id hashes, each one's last outcome), as numpy arrays."""
+    import numpy as np
+
+    ids = np.frombuffer(c.ids, dtype=np.uint64) if len(c.ids) else np.zeros(0, dtype=np.uint64)
+    outcomes = np.frombuffer(bytes(c.outcomes), dtype=np.uint8)
+    # the last record of an id counts (as a dict keyed by id would keep): unique over the reversed arrays
+    uniq, first_in_reversed = np.unique(ids[::-1], return_index=True)
+    return uniq, outcomes[::-1][first_in_reversed]
+
+
+def _paired(after: _JudgeCounts, before: _JudgeCounts, alpha: float) -> dict[str, float | int] | None:
+    """:func:`paired_difference_ci` over the harmful samples (by id) decided in both, from the compact arrays."""
+    import numpy as np
+
+    if after.missing_id or before.missing_id:
+        raise KeyError("id")
+    a_ids, a_out = _last_outcomes(after)
+    b_ids, b_out = _last_outcomes(before)
+    _, ia, ib = np.intersect1d(a_ids, b_ids, assume_unique=True, return_indices=True)
+    n = len(ia)
+    if not n:
+        return None
+    x, y = a_out[ia].astype(bool), b_out[ib].astype(bool)
+    return paired_difference_counts(int(np.sum(x & ~y)), int(np.sum(y & ~x)), n, alpha=alpha)
+
+
 def summarize(
     records: Iterable[Mapping[str, Any]],
     judges: Sequence[str],
@@ -216,64 +415,13 @@ def summarize(
     ``conditions`` optionally maps a condition name to ``{"attack": ..., "defense": ...}``; ``alpha`` sets every
     interval's level (1 - alpha). Returns ``{"conditions": [ConditionResult-shaped dicts], "agreement":
     [Agreement-shaped dicts], "differences": [Difference-shaped dicts]}``, conditions in order of first
-    appearance.
+    appearance. One pass over ``records`` (:class:`Summary`): counts only, plus 9 bytes per decided harmful
+    sample and judge (its id's 64-bit hash and outcome) for the paired differences.
     """
-    _check_alpha(alpha)
-    by_cond: dict[str, list[Mapping[str, Any]]] = {}
+    summary = Summary(judges, conditions=conditions, alpha=alpha)
     for rec in records:
-        by_cond.setdefault(rec["condition"], []).append(rec)
-    out_conditions = []
-    for cond, recs in by_cond.items():
-        judge_rows = []
-        for j in judges:
-            harmful: list[bool] = []
-            scores: list[float] = []
-            benign_refused: list[bool] = []
-            per_cat: dict[str, list[bool]] = {}
-            unjudged = 0
-            for rec in recs:
-                v = rec.get("verdicts", {}).get(j)
-                success = _get(v, "success")
-                if success is None:
-                    unjudged += 1
-                    continue
-                if rec["label"] == "harmful":
-                    harmful.append(bool(success))
-                    score = _get(v, "score")
-                    if isinstance(score, (int, float)) and not isinstance(score, bool) and 0 <= score <= 1:
-                        scores.append(float(score))
-                    per_cat.setdefault(rec.get("category") or "uncategorized", []).append(bool(success))
-                else:
-                    refused = _get(v, "refused")
-                    if refused is not None:
-                        benign_refused.append(bool(refused))
-            judge_rows.append(
-                {
-                    "judge": j,
-                    "asr": _estimate(harmful, alpha),
-                    "refusal_rate_benign": _estimate(benign_refused, alpha),
-                    "unjudged": unjudged,
-                    "per_category": {c: _estimate(v, alpha) for c, v in sorted(per_cat.items())},
-                    # a judge with a continuous score in [0, 1] (StrongREJECT) also gets its mean beside the ASR
-                    **({"mean_score": bounded_mean_ci(scores, alpha=alpha)} if scores else {}),
-                }
-            )
-        meta = dict((conditions or {}).get(cond, {}))
-        out_conditions.append(
-            {
-                "condition": cond,
-                "attack": meta.get("attack"),
-                "defense": meta.get("defense"),
-                "n_samples": len(recs),
-                "judges": judge_rows,
-            }
-        )
-    order = list(conditions) if conditions else list(by_cond)
-    return {
-        "conditions": out_conditions,
-        "agreement": agreement(by_cond, judges),
-        "differences": differences(by_cond, judges, [c for c in order if c in by_cond], alpha=alpha),
-    }
+        summary.add(rec)
+    return summary.result()
 
 
 def _harmful_successes(recs: Iterable[Mapping[str, Any]], judge: str) -> dict[str, bool]:

@@ -23,15 +23,41 @@ from baselines.types import GenerationConfig, Response, Sample, Verdict
 BATCHES_PER_CALL = 4
 
 
-def chunks(todo: list, batch_size: int, most: int) -> list[list]:
+class Chunks(Sequence[list]):
+    """The chunks of :func:`chunks`: each slice of ``todo`` is taken when it is asked for, so a lazily built
+    sequence of samples (:class:`~baselines.datasets._lazy.LazySamples`) is built one chunk at a time."""
+
+    def __init__(self, todo: Sequence, bounds: list[tuple[int, int]]) -> None:
+        self.todo = todo
+        self.bounds = bounds
+
+    def __len__(self) -> int:
+        return len(self.bounds)
+
+    def __getitem__(self, i: int) -> list:  # type: ignore[override]
+        start, end = self.bounds[i]
+        return list(self.todo[start:end])
+
+    def __iter__(self) -> Iterator[list]:
+        for i in range(len(self.bounds)):
+            yield self[i]
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other if isinstance(other, list) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def chunks(todo: Sequence, batch_size: int, most: int) -> Chunks:
     """``todo`` in chunks of 1, 2, 4, ... up to ``most`` batches: the first answer comes after one batch, while
-    the next, larger chunk is attacked in the background."""
-    out, i, k = [], 0, 1
-    while i < len(todo):
-        out.append(todo[i : i + batch_size * k])
+    the next, larger chunk is attacked in the background. Each chunk is sliced from ``todo`` when used."""
+    bounds, i, k = [], 0, 1
+    n = len(todo)
+    while i < n:
+        bounds.append((i, min(n, i + batch_size * k)))
         i += batch_size * k
         k = min(2 * k, most)
-    return out
+    return Chunks(todo, bounds)
 
 
 def prefetch_safe(attack: Attack | None) -> bool:
@@ -157,7 +183,7 @@ class ConditionRunner:
 
     def run(
         self,
-        todo: list[Sample],
+        todo: Sequence[Sample],
         selected: Sequence[Sample],
         *,
         batch_size: int,
@@ -189,7 +215,9 @@ class ConditionRunner:
         bar.close()
         return self.stats
 
-    def attacked(self, batches: list[list[Sample]]) -> Iterator[tuple[list[Sample], list[list[str]], float]]:
+    def attacked(
+        self, batches: Sequence[list[Sample]]
+    ) -> Iterator[tuple[list[Sample], list[list[str]], float]]:
         """Each chunk attacked and hashed, in order; the next chunk is attacked in the background meanwhile
         when the attack does not use the model."""
         if not prefetch_safe(self.attack):

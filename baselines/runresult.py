@@ -13,6 +13,7 @@ import json
 import platform
 import re
 import subprocess
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path, PurePath
 from typing import Any
@@ -89,26 +90,38 @@ def public_dataset(ds: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def defense_decisions(records: list[dict[str, Any]]) -> dict[str, dict[str, list[int]]]:
-    """Per condition, each boolean decision a defense records in ``Response.meta`` (e.g. ``jailguard.detected``,
-    ``ecso.unsafe``, ``guard_filter.input.flagged``): ``[times True, times recorded]``. Shown in the run
-    summary and published as ``ConditionResult.decisions``."""
-    out: dict[str, dict[str, list[int]]] = {}
+class _Decisions:
+    """Per condition, each boolean decision a defense recorded: ``[times True, times recorded]``."""
 
-    def walk(cond: dict[str, list[int]], prefix: str, value: Any, depth: int) -> None:
+    def __init__(self) -> None:
+        self.out: dict[str, dict[str, list[int]]] = {}
+
+    def _walk(self, cond: dict[str, list[int]], prefix: str, value: Any, depth: int) -> None:
         if isinstance(value, bool):
             count = cond.setdefault(prefix, [0, 0])
             count[0] += value
             count[1] += 1
         elif isinstance(value, dict) and depth < 3:
             for k, v in value.items():
-                walk(cond, f"{prefix}.{k}" if prefix else str(k), v, depth + 1)
+                self._walk(cond, f"{prefix}.{k}" if prefix else str(k), v, depth + 1)
 
-    for r in records:
+    def add(self, r: dict[str, Any]) -> None:
         meta = r.get("response_meta") or {}
         if meta:
-            walk(out.setdefault(r["condition"], {}), "", meta, 0)
-    return {cond: counts for cond, counts in out.items() if counts}
+            self._walk(self.out.setdefault(r["condition"], {}), "", meta, 0)
+
+    def result(self) -> dict[str, dict[str, list[int]]]:
+        return {cond: counts for cond, counts in self.out.items() if counts}
+
+
+def defense_decisions(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[int]]]:
+    """Per condition, each boolean decision a defense records in ``Response.meta`` (e.g. ``jailguard.detected``,
+    ``ecso.unsafe``, ``guard_filter.input.flagged``): ``[times True, times recorded]``. Shown in the run
+    summary and published as ``ConditionResult.decisions``."""
+    acc = _Decisions()
+    for r in records:
+        acc.add(r)
+    return acc.result()
 
 
 def config_sha256(data: Any) -> str:
@@ -147,15 +160,40 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+class RecordCounts:
+    """How many records, failed generations and judged records a run has (counted in one pass)."""
+
+    def __init__(self) -> None:
+        self.n = self.failed = self.judged = 0
+
+    def add(self, r: dict[str, Any]) -> None:
+        self.n += 1
+        self.failed += bool(r.get("error"))
+        self.judged += is_judged(r)
+
+    @classmethod
+    def of(cls, records: Iterable[dict[str, Any]]) -> RecordCounts:
+        counts = cls()
+        for r in records:
+            counts.add(r)
+        return counts
+
+
 def provenance(
-    meta: dict[str, Any], samples_sha256: str | None, records: list[dict[str, Any]]
+    meta: dict[str, Any],
+    samples_sha256: str | None,
+    records: Iterable[dict[str, Any]],
+    *,
+    counts: RecordCounts | None = None,
 ) -> dict[str, Any]:
     """Package version, git commit, libraries, device, date, seeds, generation config, and two hashes of the
     records: of the samples.jsonl file as written (it holds wall-clock timings, so it differs between two runs
     of the same configuration) and of its content without timings (equal for runs with equal answers and
-    verdicts: the one to compare when checking that a run reproduces)."""
+    verdicts: the one to compare when checking that a run reproduces). ``records`` is read once more for the
+    content hash (streamed); ``counts`` when already counted."""
     from baselines import __version__
 
+    counts = counts or RecordCounts.of(records)
     cfg = meta["config"]
     return {
         "package_version": __version__,
@@ -170,10 +208,10 @@ def provenance(
         "config_sha256": config_sha256(cfg),
         "samples_jsonl_sha256": samples_sha256,
         "records_sha256": records_sha256(records),
-        "n_records": len(records),
+        "n_records": counts.n,
         "deviations": run_ledger(cfg),
-        "n_judged": sum(1 for r in records if is_judged(r)),
-        "n_failed": sum(1 for r in records if r.get("error")),
+        "n_judged": counts.judged,
+        "n_failed": counts.failed,
     }
 
 
@@ -212,14 +250,19 @@ def default_config(cfg: dict[str, Any]) -> Any:
         return None
 
 
-def scope(meta: dict[str, Any], records: list[dict[str, Any]]) -> tuple[list[str], str | None]:
+def scope(
+    meta: dict[str, Any], records: Iterable[dict[str, Any]], *, counts: RecordCounts | None = None
+) -> tuple[list[str], str | None]:
     """(why the result is partial, its variant name) -- see ``tools.catalog.schema.Result``.
 
     Partial: a ``--limit`` below the dataset's size, dataset settings other than the default (a subset),
     failed generations, or records missing (a merge of incomplete shards). The variant names the result
     file apart from the default run's: ``partial`` first when partial, ``limit<N>``, and ``set-<hash>`` (the
-    run id's config hash) when anything else differs from the default configuration."""
+    run id's config hash) when anything else differs from the default configuration. ``counts``: the records
+    already counted (else ``records`` is read)."""
     from baselines.runconfig import RunConfig
+
+    counts = counts or RecordCounts.of(records)
 
     cfg = meta["config"]
     ds = meta.get("dataset") or {}
@@ -233,14 +276,14 @@ def scope(meta: dict[str, Any], records: list[dict[str, Any]]) -> tuple[list[str
         changed = {k: v for k, v in cfg["dataset"]["params"].items() if default.dataset.params.get(k) != v}
         shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
         reasons.append(f"dataset settings other than the default ({public_path(shown)}): a subset or variant")
-    failed = sum(1 for r in records if r.get("error"))
+    failed = counts.failed
     if failed:
         reasons.append(
-            f"{failed} of {len(records)} records failed (generation errors); rerun the same command to retry them"
+            f"{failed} of {counts.n} records failed (generation errors); rerun the same command to retry them"
         )
     expected = int(ds.get("n_samples") or 0) * n_conditions
-    if len(records) < expected:
-        reasons.append(f"{expected - len(records)} of {expected} records missing (incomplete shards)")
+    if counts.n < expected:
+        reasons.append(f"{expected - counts.n} of {expected} records missing (incomplete shards)")
     this = RunConfig.model_validate(cfg)
     plain = this.model_copy(update={"limit": None, "shard": None})
     differs = default is None or plain.hash() != default.hash()
@@ -267,35 +310,66 @@ def unpublishable(result: dict[str, Any]) -> str | None:
     )
 
 
-def attack_queries(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per condition, the target queries a query-based attack spent per item (``meta["attack_queries"]`` of
-    the records that carry it): ``{"mean", "max", "n"}``. Published as ``ConditionResult.queries``."""
-    got: dict[str, list[int]] = {}
-    for r in records:
+class _Queries:
+    """Per condition, the target queries a query-based attack spent per item: [sum, max, n]."""
+
+    def __init__(self) -> None:
+        self.got: dict[str, list[int]] = {}
+
+    def add(self, r: dict[str, Any]) -> None:
         q = (r.get("meta") or {}).get("attack_queries")
         if isinstance(q, int) and not isinstance(q, bool):
-            got.setdefault(r["condition"], []).append(q)
-    return {c: {"mean": sum(v) / len(v), "max": max(v), "n": len(v)} for c, v in got.items()}
+            acc = self.got.setdefault(r["condition"], [0, q, 0])
+            acc[0] += q
+            acc[1] = max(acc[1], q)
+            acc[2] += 1
+
+    def result(self) -> dict[str, dict[str, float]]:
+        return {c: {"mean": total / n, "max": most, "n": n} for c, (total, most, n) in self.got.items()}
+
+
+def attack_queries(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per condition, the target queries a query-based attack spent per item (``meta["attack_queries"]`` of
+    the records that carry it): ``{"mean", "max", "n"}``. Published as ``ConditionResult.queries``."""
+    acc = _Queries()
+    for r in records:
+        acc.add(r)
+    return acc.result()
 
 
 def build_result(
-    meta: dict[str, Any], records: list[dict[str, Any]], samples_sha256: str | None
+    meta: dict[str, Any], records: Iterable[dict[str, Any]], samples_sha256: str | None
 ) -> dict[str, Any]:
-    """The Result dict of a run from run.json's content and its records (metrics only, no responses)."""
+    """The Result dict of a run from run.json's content and its records (metrics only, no responses).
+
+    ``records``: a list, or a re-iterable that reads them from disk (:class:`StoredRecords`): they are streamed
+    (one pass for the metrics and counts, one for the content hash, one per judge for its errors), and only
+    counts are kept -- memory does not grow with the run."""
     from baselines.judgeval import judge_errors
-    from baselines.metrics import summarize
+    from baselines.metrics import Summary
 
     cfg = meta["config"]
     judges = [j["label"] for j in meta["judges"]]
     conds = {c["name"]: {"attack": c.get("attack"), "defense": c.get("defense")} for c in cfg["conditions"]}
-    summary = summarize(records, judges, conditions=conds)
+    tally, decided, asked, counts = (
+        Summary(judges, conditions=conds),
+        _Decisions(),
+        _Queries(),
+        RecordCounts(),
+    )
+    for r in records:
+        tally.add(r)
+        decided.add(r)
+        asked.add(r)
+        counts.add(r)
+    summary = tally.result()
     got = {c["condition"]: c for c in summary["conditions"]}
     empty = [
         {"judge": j, "asr": None, "refusal_rate_benign": None, "unjudged": 0, "per_category": {}}
         for j in judges
     ]
-    decisions = defense_decisions(records)
-    queries = attack_queries(records)
+    decisions = decided.result()
+    queries = asked.result()
     conditions = [
         {
             **(got.get(name) or {"condition": name, **conds[name], "n_samples": 0, "judges": empty}),
@@ -306,7 +380,7 @@ def build_result(
     ]
     model_info = dict(meta.get("model_info") or {})
     labels = model_info.get("labels") or []
-    partial, variant = scope(meta, records)
+    partial, variant = scope(meta, records, counts=counts)
     return {
         "schema_version": 1,
         "baseline": cfg["baseline"],
@@ -321,7 +395,10 @@ def build_result(
         "differences": summary["differences"],
         "config": public_paths(cfg),
         "provenance": public_paths(
-            {**provenance(meta, samples_sha256, records), "judge_errors": judge_errors(records, judges)}
+            {
+                **provenance(meta, samples_sha256, records, counts=counts),
+                "judge_errors": judge_errors(records, judges),
+            }
         ),
         "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],
         "run_id": meta["run_id"],
@@ -329,6 +406,21 @@ def build_result(
         "variant": variant,
         "partial": partial,
     }
+
+
+class StoredRecords:
+    """The records of a run directory as a re-iterable: each ``iter()`` streams samples.jsonl again
+    (:meth:`RunStore.iter_records`, without repairing the file), keeping those ``keep`` accepts. Lets
+    :func:`build_result` and the run summary read a large run without holding its records."""
+
+    def __init__(self, store: RunStore, keep: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        self.store = store
+        self.keep = keep
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for r in self.store.iter_records(repair=False):
+            if self.keep is None or self.keep(r):
+                yield r
 
 
 def merge_runs(

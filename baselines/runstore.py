@@ -18,7 +18,8 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,24 +71,46 @@ def sweep_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
+class _AtomicWriter:
+    """A binary file written in place of ``path`` only when closed without an error (see
+    :func:`atomic_write_bytes`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temps(self.path.parent)
+        fd, self.tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.pid{os.getpid()}.", suffix=TMP_SUFFIX, dir=self.path.parent
+        )
+        try:
+            os.fchmod(fd, file_mode())
+            self.file = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            Path(self.tmp).unlink(missing_ok=True)
+            raise
+
+    def __enter__(self) -> Any:
+        return self.file
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+            self.file.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        finally:
+            Path(self.tmp).unlink(missing_ok=True)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and ``os.replace``: either the
     complete new file is in place afterwards or the old one (if any) is untouched. The file gets the umask's
     usual mode (:func:`file_mode`); temp files left by killed writers are swept first."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _AtomicWriter(path) as f:
+        f.write(data)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -122,15 +145,74 @@ def normalise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=record_key)
 
 
+#: Bytes of canonical record lines :func:`records_sha256` sorts in memory at once (more go through files).
+SORT_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def _canonical_lines(records: Iterable[dict[str, Any]]) -> Iterator[tuple[tuple[str, str], str]]:
+    for r in records:
+        rec = {k: v for k, v in r.items() if k not in TIMING_KEYS}
+        yield record_key(rec), json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sorted_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The canonical lines of :func:`records_sha256` in (condition, id) order, stable for equal keys, with
+    at most :data:`SORT_CHUNK_BYTES` of lines in memory: sorted runs go to temporary files and are merged."""
+    import heapq
+
+    with tempfile.TemporaryDirectory(prefix="records-sort-") as tmp:
+        runs: list[Path] = []
+        chunk: list[tuple[tuple[str, str], str]] = []
+        size = 0
+
+        def spill() -> None:
+            chunk.sort(key=lambda kv: kv[0])  # stable
+            p = Path(tmp) / f"run{len(runs)}.jsonl"
+            with open(p, "w", encoding="utf-8") as f:
+                for key, line in chunk:  # canonical JSON has no raw tab: key<TAB>line
+                    f.write(json.dumps(key, ensure_ascii=False) + "\t" + line + "\n")
+            runs.append(p)
+            chunk.clear()
+
+        for key, line in _canonical_lines(records):
+            chunk.append((key, line))
+            size += len(line)
+            if size >= SORT_CHUNK_BYTES:
+                spill()
+                size = 0
+        if not runs:  # everything fitted in memory
+            chunk.sort(key=lambda kv: kv[0])
+            yield from (line for _, line in chunk)
+            return
+        if chunk:
+            spill()
+
+        def read(p: Path) -> Iterator[tuple[tuple[str, str], str]]:
+            with open(p, encoding="utf-8") as f:
+                for raw in f:
+                    key, line = raw.rstrip("\n").split("\t", 1)
+                    yield tuple(json.loads(key)), line  # type: ignore[misc]
+
+        # heapq.merge is stable: equal keys come in the order of the runs, i.e. of the input
+        yield from (line for _, line in heapq.merge(*(read(p) for p in runs), key=lambda kv: kv[0]))
+
+
 def records_sha256(records: Iterable[dict[str, Any]]) -> str:
     """SHA-256 of a run's content: its records without timings, sorted by (condition, id), one canonical JSON
     line each. Unlike the file hash it does not change with wall-clock timings or the order in which records
-    were appended, so two runs that produced the same answers and verdicts have the same value."""
+    were appended, so two runs that produced the same answers and verdicts have the same value. Streams: the
+    records are sorted through temporary files when they are many (:func:`_sorted_lines`)."""
     h = hashlib.sha256()
-    for rec in normalise(records):
-        h.update(json.dumps(rec, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    for line in _sorted_lines(records):
+        h.update(line.encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()
+
+
+def _key_hash(condition: str, sample_id: str) -> int:
+    """A 64-bit hash of a (condition, id) pair: what the streaming reader keeps per record."""
+    data = json.dumps([condition, sample_id], ensure_ascii=False).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 class RunStore:
@@ -145,42 +227,83 @@ class RunStore:
         """All complete records. A truncated/garbled *last* line (killed mid-write) is dropped and, with
         ``repair``, cut from the file; a bad line elsewhere raises RunStoreError naming file and line.
         When a (condition, id) pair has several records (a failed sample retried on resume), the last one
-        counts, in the place of the first."""
-        if not self.samples_path.is_file():
-            return []
-        data = self.samples_path.read_bytes()
-        lines = data.split(b"\n")
-        size = len(data)
-        del data  # held as lines now; each line is dropped once decoded (peak: the records, not 3 copies)
-        by_key: dict[tuple[str, str], dict[str, Any]] = {}
+        counts, in the place of the first. (:meth:`iter_records` without the list.)"""
+        return list(self.iter_records(repair=repair))
+
+    def _scan(self, *, repair: bool) -> tuple[int, array, set[int]]:
+        """One streaming pass over samples.jsonl: (bytes of complete good lines, the 64-bit key hash of each
+        good record in order, the hashes seen more than once). Raises on a corrupt line before the last."""
+        hashes = array("Q")
         good_end = 0
-        for i, line in enumerate(lines):
-            is_last = i == len(lines) - 1
-            if not line.strip():
-                if not is_last:
-                    good_end += len(line) + 1
-                continue
-            complete = not is_last  # a line without its final newline was cut off
-            try:
-                rec = json.loads(line, object_pairs_hook=_interned) if complete else None
-                if rec is not None:
-                    record_key(rec)
-            except (ValueError, KeyError, TypeError):
-                rec = None
-            if rec is None:
-                if is_last or all(not x.strip() for x in lines[i + 1 :]):
-                    break
-                raise RunStoreError(
-                    f"{self.samples_path}:{i + 1}: corrupt record (not JSON with condition and id); "
-                    "remove that line or start the run again with --fresh"
-                )
-            good_end += len(line) + 1
-            lines[i] = b""  # decoded: only later lines are looked at again
-            by_key[record_key(rec)] = rec  # a retried record replaces the earlier one, in its place
+        bad_line = 0  # 1-based number of the first bad line (0: none so far)
+        size = 0
+        with open(self.samples_path, "rb") as f:
+            for i, line in enumerate(f, start=1):
+                size += len(line)
+                if bad_line:
+                    if line.strip():
+                        raise RunStoreError(
+                            f"{self.samples_path}:{bad_line}: corrupt record (not JSON with condition and id); "
+                            "remove that line or start the run again with --fresh"
+                        )
+                    continue
+                complete = line.endswith(b"\n")  # a line without its final newline was cut off
+                if not line.strip():
+                    if complete:
+                        good_end += len(line)
+                    continue
+                try:
+                    rec = json.loads(line) if complete else None
+                    key = record_key(rec) if rec is not None else None
+                    if key is not None and not (isinstance(key[0], str) and isinstance(key[1], str)):
+                        key = (str(key[0]), str(key[1]))
+                except (ValueError, KeyError, TypeError):
+                    key = None
+                if key is None:
+                    bad_line = i
+                    continue
+                good_end += len(line)
+                hashes.append(_key_hash(*key))
         if repair and good_end < size:
             with open(self.samples_path, "r+b") as f:
                 f.truncate(good_end)
-        return list(by_key.values())
+        ordered = sorted(hashes)
+        repeated = {a for a, b in zip(ordered, ordered[1:], strict=False) if a == b}
+        return good_end, hashes, repeated
+
+    def iter_records(self, *, repair: bool = True) -> Iterator[dict[str, Any]]:
+        """The records of :meth:`load`, one at a time, with only a few bytes per record held: a first pass
+        checks every line (a bad line before the last raises before any record is yielded; a cut-off last line
+        is dropped and, with ``repair``, cut from the file) and finds repeated (condition, id) pairs; the records
+        are then read again and yielded, a repeated pair's last record in the place of its first."""
+        if not self.samples_path.is_file():
+            return
+        good_end, hashes, repeated = self._scan(repair=repair)
+        last: dict[tuple[str, str], dict[str, Any]] = {}
+        if repeated:  # rare: a retried sample not compacted yet; hold those pairs' records only
+            for rec in self._read(good_end):
+                if _key_hash(*map(str, record_key(rec))) in repeated:
+                    last[record_key(rec)] = rec
+        emitted: set[tuple[str, str]] = set()
+        for i, rec in enumerate(self._read(good_end)):
+            if hashes[i] in repeated:
+                key = record_key(rec)
+                if key in emitted:
+                    continue
+                emitted.add(key)
+                rec = last[key]
+            yield rec
+
+    def _read(self, end: int) -> Iterator[dict[str, Any]]:
+        """The records of the first ``end`` bytes (checked by :meth:`_scan`), decoded one line at a time."""
+        with open(self.samples_path, "rb") as f:
+            pos = 0
+            for line in f:
+                pos += len(line)
+                if pos > end:
+                    break
+                if line.strip():
+                    yield json.loads(line, object_pairs_hook=_interned)
 
     def append(self, records: list[dict[str, Any]]) -> None:
         """Append records (one JSON line each), flushed and fsynced."""
@@ -193,10 +316,12 @@ class RunStore:
             f.flush()
             os.fsync(f.fileno())
 
-    def write_all(self, records: list[dict[str, Any]]) -> None:
-        """Replace samples.jsonl with ``records`` atomically (merge; compaction after retried samples)."""
-        payload = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
-        atomic_write_bytes(self.samples_path, payload.encode("utf-8"))
+    def write_all(self, records: Iterable[dict[str, Any]]) -> None:
+        """Replace samples.jsonl with ``records`` atomically (merge; compaction after retried samples). Streams:
+        ``records`` may be :meth:`iter_records` of this very store (read before the file is replaced)."""
+        with _AtomicWriter(self.samples_path) as f:
+            for r in records:
+                f.write((json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
 
     def reset(self) -> None:
         """Forget earlier records (``--fresh``)."""

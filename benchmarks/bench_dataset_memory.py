@@ -2,13 +2,15 @@
 
     python benchmarks/bench_dataset_memory.py [--sizes 2000 28000] [--side 256] [--eager-check 2000]
 
-For each size, a fresh process writes a synthetic JailBreakV-28K folder (the official CSV columns, one distinct
-PNG of ``side`` x ``side`` per row, written as hard links of 64 base images to save disk), loads it with the
-``jailbreakv`` loader (split=full) and runs it through the harness as ``mllm-safety eval jailbreakv`` would (``baselines.harness.execute``: every image
-hashed into the records, a stand-in model that reads every image's pixels, the refusal judge, samples.jsonl
-written), then prints its peak RSS (``ru_maxrss``). The stand-in model keeps the benchmark about the data path:
-a real model's weights would add the same constant at every size. ``--eager-check N`` also prints, for N rows,
-what holding every image decoded (the old loader) would cost in pixels alone.
+For each size, one process writes a synthetic JailBreakV-28K folder (the official CSV columns, one distinct
+PNG of ``side`` x ``side`` per row, written as hard links of 64 base images to save disk); a fresh process then
+loads it with the ``jailbreakv`` loader (split=full) and runs it through the harness as ``mllm-safety eval
+jailbreakv`` would (``baselines.harness.execute``: every image hashed into the records, a stand-in model that
+reads every image's pixels, the refusal judge, samples.jsonl written, the Result built from it), and prints its
+peak RSS (``ru_maxrss``). The last line gives the growth between the smallest and the largest size, in total
+and per item: a streaming data path keeps it near zero. The stand-in model keeps the benchmark about the data
+path: a real model's weights would add the same constant at every size. ``--eager-check N`` also prints, for N
+rows, what holding every image decoded (the old loader) would cost in pixels alone.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def write_dataset(root: Path, n: int, side: int) -> None:
     (folder / "JailBreakV_28K.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def measure(n: int, side: int) -> None:
-    """(In a fresh process) build, load and run ``n`` items; print the figures."""
+def measure(data: Path, n: int) -> None:
+    """(In a fresh process) load and run the ``n`` items written under ``data``; print the figures."""
     from baselines.base import Model
     from baselines.datasets._images import cache_stats
     from baselines.evaluate import EvalRequest
@@ -67,39 +69,59 @@ def measure(n: int, side: int) -> None:
             return out
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        write_dataset(root / "data", n, side)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        config = EvalRequest(benchmark="jailbreakv", path=str(root / "data"), sets=["dataset.split=full"],
+        config = EvalRequest(benchmark="jailbreakv", path=str(data), sets=["dataset.split=full"],
                              official=False, judges=["refusal"]).config()  # fmt: skip
         from baselines.datasets.jailbreakv import JailBreakVDataset
 
         ds = JailBreakVDataset(config.dataset.params).load()
         t_load = time.perf_counter() - t0
         comps = Components(dataset=ds, model=PixelReader(), judges={"refusal": RefusalJudge()})
-        out = execute(config, comps, root / "runs", progress=False, log=lambda m: None)
+        out = execute(config, comps, Path(tmp) / "runs", progress=False, log=lambda m: None)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         stats = cache_stats()
+        n_records = out.result["provenance"]["n_records"]
         print(f"  n={n:>6}  peak RSS {peak / 1024:7.1f} MiB  (before loading {rss_before / 1024:6.1f} MiB)  "
-              f"load {t_load:5.1f}s  run {out.stats['total_s']:6.1f}s  records {out.n_new}  "
+              f"load {t_load:5.1f}s  run {out.stats['total_s']:6.1f}s  records {n_records}  "
               f"decodes {stats['decodes']}  cached now {stats['items']} images", flush=True)  # fmt: skip
+        print(f"PEAK_KIB {peak}", flush=True)
 
 
 def main() -> int:
-    """Measure each size in its own process and print the figures."""
+    """Write and measure each size in their own processes; print the figures and the growth per item."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 28000])
     ap.add_argument("--side", type=int, default=256, help="image side in pixels")
     ap.add_argument("--eager-check", type=int, default=2000, help="rows for the eager-loading comparison")
-    ap.add_argument("--measure", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--write", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("-n", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.write:
+        write_dataset(args.write, args.n, args.side)
+        return 0
     if args.measure:
-        measure(args.measure, args.side)
+        measure(args.measure, args.n)
         return 0
     print(f"peak RSS of a JailBreakV-format run (stand-in model, {args.side}x{args.side} RGB images):")
+    peaks: dict[int, int] = {}
     for n in args.sizes:
-        subprocess.run([sys.executable, __file__, "--measure", str(n), "--side", str(args.side)], check=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "data"
+            me = [sys.executable, __file__, "--side", str(args.side), "-n", str(n)]
+            subprocess.run([*me, "--write", str(data)], check=True)  # not in the measured process
+            got = subprocess.run([*me, "--measure", str(data)], check=True, capture_output=True, text=True)
+            for line in got.stdout.splitlines():
+                if line.startswith("PEAK_KIB "):
+                    peaks[n] = int(line.split()[1])
+                else:
+                    print(line, flush=True)
+    lo, hi = min(peaks), max(peaks)
+    if hi > lo:
+        grow = (peaks[hi] - peaks[lo]) * 1024
+        print(f"  growth n={lo} -> n={hi}: {grow / 2**20:+.1f} MiB ({(peaks[hi] / peaks[lo] - 1) * 100:+.1f}%), "
+              f"{grow / (hi - lo):+.0f} bytes per item")  # fmt: skip
     if args.eager_check:
         mib = args.eager_check * args.side * args.side * 3 / 2**20
         print(f"  eager loading would hold {mib:.0f} MiB of decoded pixels at n={args.eager_check}, "

@@ -31,12 +31,22 @@ class Checksum:
         """Record a file (its bytes are read unless given) and return the bytes."""
         if data is None:
             data = path.read_bytes()
-        try:
-            rel = path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            rel = path.name
-        self._entries[rel] = hashlib.sha256(data).hexdigest()
+        self._entries[self._rel(path)] = hashlib.sha256(data).hexdigest()
         return data
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.name
+
+    def add_file(self, path: Path) -> None:
+        """Record a file, reading it in blocks (a large CSV is never held whole)."""
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        self._entries[self._rel(path)] = h.hexdigest()
 
     def hexdigest(self) -> str:
         """The combined checksum, prefixed ``sha256:``."""

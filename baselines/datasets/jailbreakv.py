@@ -8,13 +8,16 @@ jailbreak query sent with the image; ``goal`` is the underlying RedTeam-2K query
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
-from baselines.datasets._common import Checksum, load_images, read_csv, require
+from baselines.datasets._common import Checksum, load_images, require
+from baselines.datasets._images import LazyImage
+from baselines.datasets._lazy import LazySamples, csv_record_at, file_state, iter_csv_records
 from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
@@ -54,16 +57,29 @@ class JailBreakVDataset(Dataset):
         formats: list[str] | None = Field(None, description="keep only these `format` values (None: all)")
 
     def load(self) -> LoadedDataset:
-        """Read the CSV and the images; errors name the file/line and the expected layout."""
+        """Check the CSV and the images; errors name the file/line and the expected layout. The samples are
+        built when used (:class:`~baselines.datasets._lazy.LazySamples`): per row only its byte offset in the
+        CSV, its line number and its image's size are kept (20 bytes), so the full split's 28,000 rows do not
+        grow a run's memory; a row is read back from the CSV (refused if the file changed since)."""
         base = Path(self.params.path).expanduser()
         root = base if (base / _CSV[self.params.split]).exists() else base / "JailBreakV_28K"
         require(root, "jailbreakv", LAYOUT, kind="dir")
         csv_path = require(root / _CSV[self.params.split], "jailbreakv", LAYOUT)
         checksum = Checksum(root)
-        samples: list[Sample] = []
+        checksum.add_file(csv_path)
+        state = file_state(csv_path)
+        offsets, lines, sizes = array("q"), array("l"), array("l")
         skipped: list[dict[str, str]] = []
         seen: set[str] = set()
-        for line, row in read_csv(csv_path, COLUMNS, "jailbreakv", checksum):
+        rows = iter_csv_records(csv_path)
+        header = next(rows, (1, 0, []))[2]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise DatasetError(f"{csv_path}:1: missing column(s) {missing}; found {header}")
+        for line, offset, fields in rows:
+            if not fields:
+                continue  # a blank line (csv.DictReader skips it)
+            row = _row(csv_path, line, header, fields)
             if self.params.formats is not None and row["format"] not in self.params.formats:
                 continue
             sid = row["id"].strip()
@@ -78,22 +94,46 @@ class JailBreakVDataset(Dataset):
             images = load_images([root / rel], sid, checksum, skipped)
             if images is None:
                 continue
-            meta = {k: row[k] for k in ("format", "from", "image_path", "selected_mini", "transfer_from_llm")}
-            meta["source_line"] = line
-            samples.append(
-                Sample(
-                    id=sid,
-                    text=row["jailbreak_query"],
-                    goal=row["redteam_query"] or row["jailbreak_query"],
-                    images=images,
-                    category=row["policy"] or "uncategorized",
-                    meta=meta,
-                )
+            offsets.append(offset)
+            lines.append(line)
+            sizes.extend(images[0].size)
+        del seen
+
+        def build(i: int) -> Sample:
+            if file_state(csv_path) != state:
+                raise DatasetError(f"{csv_path} changed since the dataset was loaded; load it again")
+            row = dict(zip(header, csv_record_at(csv_path, offsets[i]), strict=False))
+            meta: dict[str, object] = {
+                k: row[k] for k in ("format", "from", "image_path", "selected_mini", "transfer_from_llm")
+            }
+            meta["source_line"] = lines[i]
+            image = LazyImage(root / Path(row["image_path"]), (sizes[2 * i], sizes[2 * i + 1]))
+            return Sample(
+                id=row["id"].strip(),
+                text=row["jailbreak_query"],
+                goal=row["redteam_query"] or row["jailbreak_query"],
+                images=(image,),
+                category=row["policy"] or "uncategorized",
+                meta=meta,
             )
+
         return LoadedDataset(
             name=self.name,
-            samples=samples,
+            samples=LazySamples(len(offsets), build),
             checksum=checksum.hexdigest(),
             source=str(csv_path),
             skipped=skipped,
         )
+
+
+def _row(path: Path, line: int, header: list[str], fields: list[str]) -> dict[str, str]:
+    """A row as a dict, with :func:`~baselines.datasets._common.read_csv`'s check of its field count."""
+    if len(fields) != len(header):
+        extra, missing = fields[len(header) :], header[len(fields) :]
+        why = (
+            f"{len(extra)} extra (an unquoted comma? quote fields that contain commas)"
+            if extra
+            else f"no value for {', '.join(missing)}"
+        )
+        raise DatasetError(f"{path}:{line}: row has {len(fields)} fields, expected {len(header)}: {why}")
+    return dict(zip(header, fields, strict=True))
