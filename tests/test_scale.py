@@ -237,3 +237,24 @@ def test_device_map_without_accelerate_says_how_to_get_it(tiny_llava_dir):
     with pytest.raises(BackendError, match=re.escape("pip install -e '.[accelerate]'")) as e:
         load_model(f"hf:{tiny_llava_dir}", params={"device_map": "auto"})
     assert "--device cuda:<i>" in str(e.value)
+
+
+@needs_artifact
+def test_merged_defense_shards_carry_the_defense_cost(tmp_path, catalog, capsys):
+    """Shards skip the cost step (each would measure it again); the merge measures it once, so a sharded
+    defense result carries the utility cost like an unsharded one (before: merged results had none)."""
+    runs = tmp_path / "runs"
+    small = ["safety_prompt", "--model", "organism", "--limit", "4", "--max-new-tokens", "8", "--no-progress"]
+    for i in range(2):
+        assert main(["run", *small, "--shard", f"{i}/2", "--runs-dir", str(runs)]) == 0
+    assert not list((catalog / "results").rglob("*.yaml"))  # shards write nothing back
+    shards = sorted(runs.iterdir())
+    assert main(["merge", *map(str, shards), "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "cost of the defense" in out
+    [result_file] = sorted((catalog / "results").rglob("*.yaml"))
+    result = yaml.safe_load(result_file.read_text())
+    defended = next(c for c in result["conditions"] if c["condition"] == "figstep+safety_prompt")
+    est = defended["scores"]["utility"]  # (over-refusal needs benign items: the first 4 are all harmful)
+    assert est["ci_low"] <= est["value"] <= est["ci_high"] and est["n"] > 0
+    assert [p["part"] for p in result["provenance"]["cost_runs"]] == ["utility"]

@@ -123,6 +123,7 @@ def register(subparsers: argparse._SubParsersAction, *, detailed: bool = True) -
         action="store_true",
         help="merge shards that were cut short; the result is labelled partial (and named so)",
     )
+    add_cost_arguments(p)
     add_common(p, default_runs_dir(), fresh=False)
     p.set_defaults(func=cmd_merge)
 
@@ -291,6 +292,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
         return fail(str(e))
     n = result["provenance"]["n_records"]
     print(format_summary(result, run_dir=out_dir, n_new=0, n_resumed=n))
+    if result["config"].get("defense"):  # shards skip the cost step: the merged defense run measures it once
+        from baselines.runconfig import RunConfig
+        from tools.cli.cost import measure as measure_cost
+
+        measure_cost(result, RunConfig.model_validate(result["config"]), args)
     return write_back(result, None, args.no_write_back)
 
 
