@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pytest
 from PIL import Image
+from _organism import needs_artifact
 from test_defense_fakes import FakeModel
 
 from baselines.attacks.si_attack import SIAttack, figstep_prompt, judge_template, parse_score, shuffle_patches
@@ -107,3 +108,31 @@ def test_organism_word_shuffle_breaks_text_refusals(organism):
     assert not any(v.success for v in plain)  # text-only: every request refused
     out = SIAttack({"scorer": "judge:refusal", "no_image": "text"}).apply(harmful, model)
     assert sum(o.meta["attack_stop"] == "judge-success" for o in out) >= 1
+
+
+@needs_artifact
+def test_queries_spent_reach_the_published_result(tmp_path) -> None:
+    """End to end through the harness: every record's ``attack_queries`` is summed into the Result's
+    per-condition ``queries`` (mean, max, n), which the schema validates and the site shows."""
+    from baselines import registry
+    from baselines.harness import Components, execute
+    from baselines.models import load_model
+    from baselines.runconfig import build_run_config
+    from baselines.runstore import RunStore
+    from tools.catalog.schema import Result
+
+    config = build_run_config("si_attack", limit=3, batch_size=3, max_new_tokens=8,
+                              sets=["iterations=3", "scorer=judge:refusal"])  # fmt: skip
+    comps = Components(
+        dataset=registry.get("dataset", "bundled")(config.dataset.params).load(),
+        model=load_model("organism"),
+        attacks={"si_attack": registry.get("attack", "si_attack")(config.attack.params)},
+        judges={j.name: registry.get("judge", j.name)(j.params) for j in config.judges},
+    )
+    out = execute(config, comps, tmp_path, progress=False)
+    Result.model_validate(out.result)
+    spent = [r["meta"]["attack_queries"] for r in RunStore(out.run_dir).load() if r["condition"] == "si_attack"]
+    assert len(spent) == 3 and all(1 <= q <= 3 for q in spent)
+    by = {c["condition"]: c for c in out.result["conditions"]}
+    assert by["si_attack"]["queries"] == {"mean": sum(spent) / 3, "max": max(spent), "n": 3}
+    assert by["text-only"].get("queries") is None  # no attack, no queries
