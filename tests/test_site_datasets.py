@@ -38,3 +38,17 @@ def test_datasets_page_cards_status_and_scores() -> None:
     assert "refusal&#95;rate" in page and "25.0%" in page
     assert "refusal (proxy)" in page
     assert DATASETS_PAGE in render_site(ctx)
+
+
+def test_utility_bundled_card_is_listed_with_its_own_loader_status() -> None:
+    from baselines.datasets.utility_bundled import N_ITEMS, UtilityBundledDataset
+
+    card = CARDS["utility_bundled"]
+    assert card["official_counts"] == {"total": N_ITEMS} and "Apache-2.0" in card["licence"]
+    assert len(UtilityBundledDataset({}).load().samples) == N_ITEMS
+    info = [BaselineInfo(kind="dataset", name="utility_bundled", paper_id=None, summary="u", params=[])]
+    cat = SimpleNamespace(papers={}, vocab={}, results=[], root=None)
+    page = render_datasets_page(make_ctx(cat, info, repo_url="https://example.org/repo"))
+    assert '<h2 id="utility&#95;bundled">Bundled utility set' in page
+    assert "the packaged set, no download" in page and "reads the official files" not in page
+    assert "grader=match, the substring proxy" in page

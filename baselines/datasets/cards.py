@@ -129,6 +129,23 @@ CARDS: dict[str, dict[str, Any]] = {
         "harnesses": ["PyRIT"],
         "official_counts": {},
     },
+    "utility_bundled": {
+        "title": "Bundled utility set (made by the project)",
+        "paper_id": None,
+        "measures": "the cost side of a defense, offline: whether a defended model still answers simple benign "
+        "questions about an image (score 0.0-1.0 per answer, MM-Vet's format and grading); not a benchmark",
+        "size": "32 questions: 8 rec, 12 ocr, 12 gen",
+        "categories": "rec (a coloured shape: describe it), ocr (FigStep's layout of a benign activity: read "
+        "it), gen (the same layout: follow it); the activities are the bundled set's benign look-alikes",
+        "licence": "Apache-2.0 (the project's own set, written by baselines/datasets/utility_bundled.py)",
+        "gating": "none (packaged in baselines/datasets/data/utility/)",
+        "official_judge": "MM-Vet's grader (judge mmvet): grader=match, the substring proxy of its GPT-4 "
+        "grader, by default offline; grader=llm for the GPT-4 few-shot grader",
+        "harnesses": [],
+        "official_counts": {"total": 32},
+        "loader": "registered loader: the packaged set, no download; checks its 32 questions (another "
+        "MM-Vet-format folder loads with --set dataset.path=..., counts not checked); decodes images lazily",
+    },
 }
 
 

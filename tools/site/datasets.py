@@ -17,11 +17,14 @@ from tools.site.util import esc, front_matter, href
 DATASETS_PAGE = "datasets.md"
 
 
-def loader_status(name: str, ctx: Ctx) -> str:
-    """How far the project's loader goes for ``name``."""
+def loader_status(name: str, ctx: Ctx, card: dict[str, Any] | None = None) -> str:
+    """How far the project's loader goes for ``name`` (a card's own ``loader`` text when it has one: a set
+    packaged with the project is not read from a local path)."""
     info = next((b for b in ctx.baselines if b.kind == "dataset" and b.name == name), None)
     if info is None:
         return "no loader registered"
+    if card and card.get("loader"):
+        return str(card["loader"])
     counts = any(p.get("name") == "counts" for p in info.params)
     checks = ", checks the release's counts" if counts else ""
     return f"registered loader: reads the official files from a local path{checks}, names the expected layout, decodes images lazily"
@@ -63,7 +66,7 @@ def render_card(name: str, card: dict[str, Any], ctx: Ctx, page: str) -> str:
         ("Official judge", esc(card["official_judge"])),
         ("Also in", harnesses),
         ("Paper", paper_link),
-        ("Our loader", esc(loader_status(name, ctx))),
+        ("Our loader", esc(loader_status(name, ctx, card))),
     ]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return (f'<h2 id="{esc(name)}">{esc(card["title"])}</h2>\n\n<table class="atlas-card">{body}</table>\n\n'
