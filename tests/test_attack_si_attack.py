@@ -8,8 +8,8 @@ import random
 
 import numpy as np
 import pytest
-from PIL import Image
 from _organism import needs_artifact
+from PIL import Image
 from test_defense_fakes import FakeModel
 
 from baselines.attacks.si_attack import SIAttack, figstep_prompt, judge_template, parse_score, shuffle_patches
