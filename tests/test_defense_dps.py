@@ -359,6 +359,9 @@ def test_separate_agent_and_moderator_models() -> None:
     assert {_system(s) for s in _received(strong)} == {WHOLE} and len(_received(strong)) == 3
     assert {_system(s) for s in _received(agent)} == {NORMAL, LOCAL} and len(_received(agent)) == 7
     assert {_system(s) for s in _received(moderator)} == {MODERATOR_SYSTEM} and len(_received(moderator)) == 4
+    info = dps.wrap(strong).info()
+    assert info["dps_models"] == {"agent": {"backend": "fake", "id": "fake-1"}, "moderator": agent.info()}
+    assert "dps_models" not in Dps().wrap(strong).info()
 
 
 def test_failed_step_is_an_error_not_a_refusal() -> None:

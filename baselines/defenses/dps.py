@@ -390,6 +390,18 @@ class Dps(Defense):
 class _DpsModel(WrappedModel):
     defense: Dps
 
+    def info(self) -> dict[str, Any]:
+        """The wrapped model's info, plus ``dps_models``: the info of a separate agent / moderator model."""
+        info = super().info()
+        p = self.params
+        specs = {role: getattr(p, role) for role in ("agent", "moderator") if getattr(p, role) != "target"}
+        if specs:
+            info["dps_models"] = {
+                role: self.defense._models[role].info() if role in self.defense._models else {"spec": spec}
+                for role, spec in specs.items()
+            }
+        return info
+
     def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:
         """DPS over a batch: every sample's conversation advances one step per round, each round one batched
         call per (model, decoding) over the samples' pending calls."""
