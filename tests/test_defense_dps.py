@@ -409,7 +409,10 @@ def one_thread():
 
 @needs_artifact
 def test_organism_dps_lowers_figstep_asr(one_thread) -> None:
-    """On the organism, FigStep succeeds undefended; through DPS's conversation the final answers refuse."""
+    """On the organism, FigStep succeeds undefended; through DPS's conversation the final answers refuse.
+
+    Not selective on this model: its weak agents refuse under the local_observation system prompt whatever the
+    view, so benign look-alikes are refused as well (the result file's over-refusal of 1.0 shows it)."""
     from baselines.registry import get
 
     model = get("model", "organism")({})
