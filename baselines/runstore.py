@@ -146,7 +146,7 @@ def normalise(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 #: Bytes of canonical record lines :func:`records_sha256` sorts in memory at once (more go through files).
-SORT_CHUNK_BYTES = 4 * 1024 * 1024
+SORT_CHUNK_BYTES = 1024 * 1024
 
 
 def _canonical_lines(records: Iterable[dict[str, Any]]) -> Iterator[tuple[tuple[str, str], str]]:

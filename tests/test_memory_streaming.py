@@ -85,6 +85,22 @@ def test_jailbreakv_samples_are_built_when_used(tmp_path):
         ds.samples[0]
 
 
+def test_jailbreakv_duplicate_id_names_its_line(tmp_path):
+    csv_path = write_jailbreakv(tmp_path, 4)
+    text = csv_path.read_text(encoding="utf-8")
+    csv_path.write_text(text + "2,again,g,FigStep,P0,img/0.png,x,False,\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"JailBreakV_28K.csv:8: duplicate id '2'"):
+        JailBreakVDataset({"path": str(tmp_path), "split": "full"}).load()
+    # another format's row with the same id is filtered out before the check
+    csv_path.write_text(text + "2,again,g,Other,P0,img/0.png,x,False,\n", encoding="utf-8")
+    assert (
+        len(
+            JailBreakVDataset({"path": str(tmp_path), "split": "full", "formats": ["FigStep"]}).load().samples
+        )
+        == 4
+    )
+
+
 def lazy_comps(n: int = 12):
     """make_comps() whose dataset is a LazySamples over the same samples."""
     samples = make_samples(n)

@@ -25,13 +25,13 @@ class Checksum:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._entries: dict[str, str] = {}
+        self._entries: dict[str, bytes] = {}  # relative path -> sha256 digest (bytes: half a hex string's size)
 
     def add(self, path: Path, data: bytes | None = None) -> bytes:
         """Record a file (its bytes are read unless given) and return the bytes."""
         if data is None:
             data = path.read_bytes()
-        self._entries[self._rel(path)] = hashlib.sha256(data).hexdigest()
+        self._entries[self._rel(path)] = hashlib.sha256(data).digest()
         return data
 
     def _rel(self, path: Path) -> str:
@@ -46,13 +46,13 @@ class Checksum:
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
-        self._entries[self._rel(path)] = h.hexdigest()
+        self._entries[self._rel(path)] = h.digest()
 
     def hexdigest(self) -> str:
         """The combined checksum, prefixed ``sha256:``."""
         h = hashlib.sha256()
         for rel in sorted(self._entries):
-            h.update(f"{rel}\t{self._entries[rel]}\n".encode())
+            h.update(f"{rel}\t{self._entries[rel].hex()}\n".encode())
         return "sha256:" + h.hexdigest()
 
 
