@@ -60,9 +60,9 @@ def _from_pretrained(loader: Any, spec: str, role: str, **kwargs: Any) -> Any:
     if local and not Path(ident).expanduser().is_dir():
         raise BackendError(f"eta: the {role} folder {ident!r} does not exist")
     how = (
-        f"eta needs the {role} {ident!r}{'@' + rev if rev else ''} and cannot load it offline: download it "
-        f"(`hf download {ident}`) or pass a local folder (hf:<path>), or use the offline stand-in "
-        f"({STAND_IN}; results are then labelled stand-in)"
+        f"eta needs the {role} {ident!r}{'@' + rev if rev else ''}: it is not in the local Hugging Face cache "
+        f"and could not be downloaded; download it (`hf download {ident}`), pass a local folder (hf:<path>), or "
+        f"use the offline stand-in ({STAND_IN}; results are then labelled stand-in)"
     )
     try:
         return loader.from_pretrained(ident, revision=rev, local_files_only=True, **kwargs)
@@ -113,7 +113,9 @@ class HFRewardScorer:
 
     stand_in = False
 
-    def __init__(self, spec: str, device: str | None = None, max_length: int = 4096) -> None:
+    def __init__(
+        self, spec: str, device: str | None = None, max_length: int = 4096, trust_remote_code: bool = True
+    ) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -121,7 +123,11 @@ class HFRewardScorer:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         self.model = _from_pretrained(
-            AutoModelForSequenceClassification, spec, "reward model", trust_remote_code=True, dtype=dtype
+            AutoModelForSequenceClassification,
+            spec,
+            "reward model",
+            trust_remote_code=trust_remote_code,
+            dtype=dtype,
         )
         self.model = self.model.to(self.device).eval()
         self.tokenizer = _from_pretrained(AutoTokenizer, spec, "reward model", use_fast=True)
@@ -295,11 +301,13 @@ def load_clip(spec: str, protected: Model | None = None, device: str | None = No
     return HFClipScorer(spec, device)
 
 
-def load_reward(spec: str, protected: Model | None = None, device: str | None = None) -> Any:
+def load_reward(
+    spec: str, protected: Model | None = None, device: str | None = None, trust_remote_code: bool = True
+) -> Any:
     """The reward scorer of ``spec``: ``organism`` (stand-in) or ``hf:<id or path>``."""
     if spec == STAND_IN:
         return OrganismRewardStandIn(_reuse_organism(protected))
-    return HFRewardScorer(spec, device)
+    return HFRewardScorer(spec, device, trust_remote_code=trust_remote_code)
 
 
 def is_organism(model: Model | None) -> bool:

@@ -118,6 +118,10 @@ class Eta(Defense):
             "the protected model itself, which must be hf or organism)",
         )
         device: str | None = Field(None, description="torch device of the evaluators (None: cuda if any)")
+        trust_remote_code: bool = Field(
+            True,
+            description="let an hf reward model run its repository's code (ArmoRM needs it, as officially)",
+        )
 
     deviations = [
         {
@@ -129,7 +133,8 @@ class Eta(Defense):
             "trained ECSO-form harm check; both thresholds 0.5",
             "why": "no CLIP or reward model can be downloaded offline; thresholds are tied to the evaluator",
             "effect": "organism results check the mechanism (check order, both-fail rule, prefix, search), not "
-            "ETA's calibration; every such result names the stand-ins in its defense info",
+            "ETA's calibration; such results count eta.stand_in_clip / eta.stand_in_reward_model as true in "
+            "their decisions, and every response's meta records the thresholds applied",
         },
         {
             "what": "stand-in reward model's inputs",
@@ -201,7 +206,7 @@ class Eta(Defense):
         clip_spec = p.clip or (scorers.STAND_IN if on_organism else scorers.PAPER_CLIP)
         rm_spec = p.reward_model or (scorers.STAND_IN if on_organism else scorers.PAPER_RM)
         clip = scorers.load_clip(clip_spec, model, p.device)
-        reward = scorers.load_reward(rm_spec, model, p.device)
+        reward = scorers.load_reward(rm_spec, model, p.device, trust_remote_code=p.trust_remote_code)
         return EtaModel(model, self, decoder=decoder, clip=clip, reward=reward)
 
 
@@ -231,6 +236,17 @@ class EtaModel(WrappedModel):
         )
         return info
 
+    def evaluator_labels(self) -> dict[str, Any]:
+        """Recorded in every response's meta (and so counted in a result's ``decisions``): whether each
+        evaluator is an offline stand-in, and the thresholds applied (the harness records the unwrapped
+        model's info only)."""
+        return {
+            "stand_in_clip": bool(getattr(self.clip, "stand_in", False)),
+            "stand_in_reward_model": bool(getattr(self.reward, "stand_in", False)),
+            "pre_threshold": self.pre_threshold,
+            "post_threshold": self.post_threshold,
+        }
+
     def generate(self, samples: Sequence[Sample], config: GenerationConfig) -> list[Response]:
         """Vanilla answers in one batch; post check for all; pre check where it failed; align where both did."""
         cfg = query_config(config, self.params.max_new_tokens)
@@ -240,13 +256,15 @@ class EtaModel(WrappedModel):
             self.prompts["post"], [first[i].text for i in ok], requests=[samples[i].text for i in ok]
         )
         post_of = dict(zip(ok, posts, strict=True))
+        labels = self.evaluator_labels()
         out: list[Response] = []
         for i, (s, r0) in enumerate(zip(samples, first, strict=True)):
             if i not in post_of:
-                out.append(with_meta(r0, "eta", {"checked": False}))
+                out.append(with_meta(r0, "eta", {"checked": False, **labels}))
                 continue
             s_post = post_of[i]
             meta: dict[str, Any] = {
+                **labels,
                 "post_score": s_post,
                 "post_safe": post_eval_safe(s_post, self.post_threshold),
             }
