@@ -437,9 +437,10 @@ def test_stepper_cache_matches_full_forward_and_prefix(organism) -> None:
 
 
 @needs_artifact
-def test_align_uses_search_prompt_prefix_and_seed(organism) -> None:
+def test_align_uses_search_prompt_prefix_and_seed(organism, monkeypatch) -> None:
     """The search scores with the *search* reward prompt (not the post-eval one), the answer starts with the
-    prefix, and the same seed gives the same answer."""
+    prefix, the same seed gives the same answer, and the search gets the official settings (N = top-k = 5,
+    beta 1.5, the '.' and EOS ids) with a CLIP term only when the sample has an image."""
     from baselines.defenses._whitebox_access import hf_backend
 
     reward = FakeReward(fixed=0.5)
@@ -456,6 +457,20 @@ def test_align_uses_search_prompt_prefix_and_seed(organism) -> None:
     assert {p for p, _ in reward.calls} == {SEARCH_PROMPT}
     assert all(len(r) == 5 for _, r in reward.calls)  # N = top-k = 5 candidates per round
     assert model.align(s, 6)[0] == text
+    seen = {}
+
+    def capture(stepper, **kw):
+        seen[stepper.sample.id] = kw
+        return "x", [], SearchTrace()
+
+    monkeypatch.setattr(eta, "best_of_n_search", capture)
+    model.align(s, 6)
+    model.align(sample(1, "Steps to repair bikes.", image=False), 6)
+    tok = organism.processor.tokenizer
+    kw = seen["s0"]
+    assert (kw["n"], kw["topk"], kw["beta"], kw["alpha"], kw["max_new_tokens"]) == (5, 5, 1.5, 1.0, 6)
+    assert kw["stop_id"] == tok.convert_tokens_to_ids(".") and tok.eos_token_id in kw["eos_ids"]
+    assert kw["clip"](["a b"]) == [0.0] and seen["s1"]["clip"] is None  # text-only: no CLIP term
 
 
 @needs_artifact
