@@ -189,3 +189,25 @@ def test_images_are_decoded_lazily_and_cache_is_bounded(bench, monkeypatch) -> N
     _images.clear_cache()
     with pytest.raises(ValueError, match="changed on disk"):
         ds.samples[0].image_hashes()
+
+
+def test_vlsbench_judge_prompt_reaches_tiny_llava_with_one_image(bench, tiny_llava_dir) -> None:
+    """VLSBench's judge template holds a literal ``<image>`` (written for GPT-4o); on the hf LLaVA back-end it
+    stays text (``<Image>``, the hf ledger), so the prompt holds exactly one image placeholder, for the one image."""
+    from baselines.judges.vlsbench import SYSTEM
+    from baselines.models import load_model
+    from baselines.types import GenerationConfig, Sample
+
+    s = load("vlsbench", bench / "vlsbench", counts="any").samples[0]
+    text = load_prompt("vlsbench_judge").render(question=s.goal.strip(), response="I cannot help with that.")
+    assert text.count("<image>") == 1  # the literal of the official template
+    query = Sample(id=s.id, images=s.images, system=SYSTEM, text=text, label=s.label)
+    tiny = load_model(f"hf:{tiny_llava_dir}")
+    prompt = tiny.prompt_text(query)
+    assert prompt.count("<image>") == 1 and "[INPUT]\n    <Image>\n" in prompt
+    image_id = tiny.processor.tokenizer.convert_tokens_to_ids("<image>")
+    ids = tiny.processor(text=[prompt], images=[s.images[0]], return_tensors="pt")["input_ids"]
+    plain = tiny.processor(text=[tiny.prompt_text(s)], images=[s.images[0]], return_tensors="pt")["input_ids"]
+    assert int((ids == image_id).sum()) == int((plain == image_id).sum()) > 0  # one image's worth of tokens
+    (answer,) = tiny.generate([query], GenerationConfig(max_new_tokens=2))
+    assert answer.error is None

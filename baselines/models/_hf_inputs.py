@@ -91,6 +91,20 @@ def count_image_parts(messages: Any) -> int:
     return n
 
 
+def literal_image_token(text: str, token: str | None) -> str:
+    """``text`` with every literal ``token`` (the processor's image placeholder, e.g. LLaVA's ``<image>``) written
+    with the case of its first letter swapped (``<Image>``), so that the processor does not expand it into image
+    tokens: in a chat prompt the images are the message's image parts, and a placeholder that is part of the text
+    (VLSBench's judge template holds ``[INPUT]\n<image>``, written for GPT-4o, which reads it as text) stays
+    text. Recorded in the hf back-end's deviations ledger."""
+    if not token or token not in text:
+        return text
+    i = next((k for k, ch in enumerate(token) if ch.isalpha()), None)
+    if i is None:
+        return text
+    return text.replace(token, token[:i] + token[i].swapcase() + token[i + 1 :])
+
+
 def sample_mode(sample: Sample) -> str:
     """How a sample's prompt is built: "raw" (meta raw_prompt), "messages" (meta messages) or "chat"."""
     if sample.meta.get("raw_prompt"):

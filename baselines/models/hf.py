@@ -70,7 +70,19 @@ class HFModel(Model):
     summary = "any transformers image-text-to-text model (hf:<repo id or path>[@revision]), batched"
     Params = HFParams
 
-    deviations: ClassVar[list[dict[str, str]]] = []  # none: a back-end (the model's own processor and template)
+    deviations: ClassVar[list[dict[str, str]]] = [
+        {
+            "what": "a literal image placeholder in a chat prompt's text",
+            "official": "prompt texts written for API models (VLSBench's GPT-4o judge template holds "
+            "'[INPUT]\\n<image>'), which read the placeholder as plain text",
+            "ours": "in a sample's text or system prompt the processor's image token (LLaVA: '<image>') is written "
+            "with its first letter's case swapped ('<Image>'); raw prompts and given conversations are unchanged",
+            "why": "the processor expands every '<image>' of the text into image tokens: the prompt would hold two "
+            "placeholders for one image and the model call fails",
+            "effect": "the model reads '<Image>' where the text says '<image>'; the images are placed by the chat "
+            "template as for every other prompt",
+        }
+    ]
 
     def __init__(self, params: BaseModel | dict[str, Any] | None = None) -> None:
         super().__init__(params)
@@ -154,6 +166,14 @@ class HFModel(Model):
                     f"raw prompt holds {n} image tokens {self.image_token!r} for {len(sample.images)} images"
                 )
             return sample.text
+        if mode == "chat":  # a placeholder in the text stays text (ledger); the images are the image parts
+            from baselines.models._hf_inputs import literal_image_token
+
+            token = self.image_token
+            sample = sample.with_(
+                text=literal_image_token(sample.text, token),
+                system=literal_image_token(sample.system, token) if sample.system else sample.system,
+            )
         msgs = build_messages(sample) if mode == "chat" else list(sample.meta["messages"])
         if mode == "messages" and count_image_parts(msgs) != len(sample.images):
             raise ValueError(
