@@ -96,7 +96,7 @@ def test_mossbench_benign_and_contrast(bench) -> None:
 
 
 def test_mssbench_pairs_and_prompts(bench) -> None:
-    ds = load("mssbench", bench / "mssbench")
+    ds = load("mssbench", bench / "mssbench", counts="any")
     assert [s.id for s in ds.samples] == [
         "chat/0/0/safe",
         "chat/0/0/unsafe",
@@ -108,11 +108,34 @@ def test_mssbench_pairs_and_prompts(bench) -> None:
     assert (chat_safe.label, chat_unsafe.label) == ("benign", "harmful")
     assert chat_safe.meta["pair"] == chat_unsafe.meta["pair"] and chat_safe.category == "physical harm"
     assert ds.samples[2].text.startswith("You are a helpful household robot.")
-    only_chat = load("mssbench", bench / "mssbench", tasks=["chat"])
+    only_chat = load("mssbench", bench / "mssbench", tasks=["chat"], counts="any")
     assert len(only_chat.samples) == 2
     (bench / "mssbench" / "combined.json").rename(bench / "mssbench" / "combine.json")
     with pytest.raises(DatasetError, match=r"combined\.json[\s\S]*typo"):
+        load("mssbench", bench / "mssbench", counts="any")
+
+
+def test_mssbench_official_count(bench) -> None:
+    """The paper's query-image pairs (1,820 in v1, 1,960 in v2) over both tasks of combined.json, whichever
+    tasks are loaded; a stand-in or a cut copy needs counts=any (the result is then labelled a subset)."""
+    from baselines.datasets.mssbench import count_pairs
+
+    path = bench / "mssbench" / "combined.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    n = count_pairs(data)
+    assert n == len(load("mssbench", bench / "mssbench", counts="any").samples)
+    with pytest.raises(
+        DatasetError, match=rf"holds {n} query-image pairs, the official release has 1820 or 1960"
+    ):
         load("mssbench", bench / "mssbench")
+    with pytest.raises(DatasetError, match="official release has 1820 or 1960"):
+        load("mssbench", bench / "mssbench", tasks=["chat"])  # the file is counted, not the selection
+    # grow the stand-in to v2's size: 1,960 pairs = 980 queries, each with its safe and unsafe image
+    chat = data["chat"][0]
+    chat["queries"] = [f"q{i}" for i in range(980 - (n - 2 * len(chat["queries"])) // 2)]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert count_pairs(data) == 1960
+    assert len(load("mssbench", bench / "mssbench").samples) == 1960
 
 
 def test_vlsbench_all_records_not_two(bench) -> None:

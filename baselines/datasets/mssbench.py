@@ -19,6 +19,7 @@ from pydantic import Field
 
 from baselines.base import Dataset, DatasetError, LoadedDataset
 from baselines.datasets._common import Checksum, field, layout_error, load_images, read_json
+from baselines.datasets.cards import CARDS, check_count
 from baselines.params import StrictParams
 from baselines.registry import register
 from baselines.types import Sample
@@ -38,6 +39,18 @@ def task_prompt(task: str) -> str:
     from baselines.judges._prompts import load_prompt
 
     return load_prompt("mssbench_chat_if" if task == "chat" else "mssbench_embodied_if").text
+
+
+def count_pairs(data: dict) -> int:
+    """The query-image pairs of combined.json as the paper counts them: each chat query and each embodied
+    instruction pair with its safe and its unsafe image (2 per query / pair), both tasks (whichever are loaded;
+    an entry without its list counts 0 -- the loader reports it when that task is loaded)."""
+    n = 0
+    for task, key in (("chat", "queries"), ("embodied", "safe_instructions")):
+        for entry in data[task]:
+            items = entry.get(key) if isinstance(entry, dict) else None
+            n += 2 * len(items) if isinstance(items, list) else 0
+    return n
 
 
 @register("dataset")
@@ -62,6 +75,11 @@ class MSSBenchDataset(Dataset):
         path: str = Field(description="folder holding combined.json, chat/ and embodied/")
         tasks: list[Literal["chat", "embodied"]] = Field(
             default_factory=lambda: ["chat", "embodied"], description="which tasks to load"
+        )
+        counts: Literal["official", "any"] = Field(
+            "official",
+            description="official: require the query-image pairs of a release (1,820 in v1, 1,960 in v2; both "
+            "tasks, counted in combined.json whichever tasks are loaded); any: a subset or stand-in",
         )
 
     def load(self) -> LoadedDataset:
@@ -107,6 +125,9 @@ class MSSBenchDataset(Dataset):
                             meta={"task": task, "situation": situation, "pair": f"{task}/{i}/{j}",
                                   "image": str(rel), **extra},
                         ))  # fmt: skip
+        # after the entries' own checks (their errors are more precise than a count)
+        check_count("mssbench", path, count_pairs(data), list(CARDS["mssbench"]["official_counts"].values()),
+                    "query-image pairs", self.params.counts)  # fmt: skip
         return LoadedDataset(
             name=self.name, samples=samples, checksum=checksum.hexdigest(), source=str(path), skipped=skipped
         )
