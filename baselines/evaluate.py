@@ -37,6 +37,8 @@ DEFAULT_JUDGES: dict[str, list[str]] = {
 JUDGE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "vlguard": {"refusal": {"list": "vlguard"}},  # VLGuard's own keyword list (check_success_attack)
 }
+#: SIUO's multiple-choice answer length (``eval/generation-gpt4o-mcqa.py``: ``max_tokens=5``).
+SIUO_MC_MAX_TOKENS = 5
 #: Judges whose verdicts can stand in for a benchmark's official judge, labelled "(proxy)" in the result.
 PROXIES: dict[str, tuple[str, ...]] = {"mossbench": ("refusal",), "vlguard": ("refusal",)}
 
@@ -78,6 +80,15 @@ class EvalRequest(StrictParams):
             names = ["refusal"]  # a run needs one judge; SIUO-MC is scored from the answers
         return names
 
+    def answer_length(self, dataset_params: dict[str, Any]) -> int:
+        """``max_new_tokens``, or where it was not chosen the benchmark's own: SIUO's multiple choice asks for
+        the option's letter with ``max_tokens=5`` (``eval/generation-gpt4o-mcqa.py``), and the letter parser
+        reads the whole answer, so a longer one could name other letters."""
+        if "max_new_tokens" not in self.model_fields_set:
+            if self.benchmark == "siuo" and dataset_params.get("task") == "mcqa":
+                return SIUO_MC_MAX_TOKENS
+        return self.max_new_tokens
+
     def config(self) -> RunConfig:
         """Validate into a RunConfig of kind ``eval`` (unknown names and bad --set raise clear errors)."""
         from baselines.runrequest import RunRequest
@@ -111,7 +122,9 @@ class EvalRequest(StrictParams):
             dataset=dataset,
             judges=judges,
             generation=GenerationSettings(
-                max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=self.seed
+                max_new_tokens=self.answer_length(dataset.params),
+                temperature=self.temperature,
+                seed=self.seed,
             ),
             batch_size=self.batch_size,
             limit=self.limit,

@@ -274,8 +274,12 @@ def scope(
     default = default_config(cfg)
     if default is not None and default.dataset.params != cfg["dataset"]["params"]:
         changed = {k: v for k, v in cfg["dataset"]["params"].items() if default.dataset.params.get(k) != v}
-        shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
-        reasons.append(f"dataset settings other than the default ({public_path(shown)}): a subset or variant")
+        variant = _variant_params(cfg["dataset"]["name"])  # another official task is not a subset
+        if not changed or any(k not in variant for k in changed):
+            shown = ", ".join(f"{k}={v!r}" for k, v in changed.items() if k not in variant)
+            reasons.append(
+                f"dataset settings other than the default ({public_path(shown)}): a subset or variant"
+            )
     failed = counts.failed
     if failed:
         reasons.append(
@@ -293,6 +297,17 @@ def scope(
     if differs:
         parts.append(f"set-{this.hash(without_shard=True)[:8]}")
     return reasons, "-".join(parts) or None
+
+
+def _variant_params(dataset: str) -> tuple[str, ...]:
+    """The dataset params that choose one of its official tasks (e.g. SIUO's ``task``): another value is a
+    variant of the benchmark (named apart by the variant's ``set-<hash>``), not a subset."""
+    from baselines import registry
+
+    try:
+        return tuple(getattr(registry.get("dataset", dataset), "variant_params", ()))
+    except Exception:  # noqa: BLE001 - a dataset no longer registered has none
+        return ()
 
 
 def unpublishable(result: dict[str, Any]) -> str | None:

@@ -234,3 +234,28 @@ def test_vlsbench_judge_prompt_reaches_tiny_llava_with_one_image(bench, tiny_lla
     assert int((ids == image_id).sum()) == int((plain == image_id).sum()) > 0  # one image's worth of tokens
     (answer,) = tiny.generate([query], GenerationConfig(max_new_tokens=2))
     assert answer.error is None
+
+
+def test_siuo_multiple_choice_is_a_complete_variant_with_the_official_answer_length() -> None:
+    """SIUO's MCQA task is the benchmark's second official task, not a subset: a full run of it is not labelled
+    partial (it is named apart by its set-<hash>); its answers are capped at the official max_tokens=5 unless
+    --max-new-tokens is given; the unparsed-answer rule is in the loader's ledger."""
+    from baselines.evaluate import SIUO_MC_MAX_TOKENS, EvalRequest
+    from baselines.ledger import component_ledger
+    from baselines.runresult import scope
+
+    def run_scope(**kw):
+        c = EvalRequest(benchmark="siuo", path="/data/siuo", **kw).config()
+        meta = {"config": c.model_dump(mode="json"), "dataset": {"n_samples_total": 167, "n_samples": 0}}
+        return c, scope(meta, [])
+
+    mc, (partial, variant) = run_scope(sets=["dataset.task=mcqa"])
+    assert partial == [] and variant.startswith("set-")
+    assert mc.generation.max_new_tokens == SIUO_MC_MAX_TOKENS == 5
+    gen, (partial_gen, variant_gen) = run_scope()
+    assert partial_gen == [] and variant_gen is None and gen.generation.max_new_tokens == 128
+    longer, _ = run_scope(sets=["dataset.task=mcqa"], max_new_tokens=64)
+    assert longer.generation.max_new_tokens == 64
+    _, (cut, _) = run_scope(sets=["dataset.task=mcqa", "dataset.counts=any"])
+    assert cut == ["dataset settings other than the default (counts='any'): a subset or variant"]
+    assert any("random" in d["official"] for d in component_ledger("dataset", "siuo"))

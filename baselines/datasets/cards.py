@@ -27,8 +27,9 @@ CARDS: dict[str, dict[str, Any]] = {
         "privacy violation",
         "licence": "CC BY-NC 4.0 (research use only; README)",
         "gating": "none (images from Google Drive / Baidu, or HF sinwang/SIUO)",
-        "official_judge": "gen: GPT-4V judge for safety and effectiveness (judges siuo); MC: string parser "
-        "(judge siuo_mc, no model)",
+        "official_judge": "gen: GPT-4V judge for safety and effectiveness (judge siuo); MC: the official "
+        "answer-letter parser over the answers (no judge; max_tokens 5; an unparsed answer counts wrong, not a "
+        "random guess)",
         "harnesses": [
             "VLMEvalKit (SIUO, SIUO_GEN, SIUO_MCQ; own prompts, text-only judge)",
             "PyRIT (gen only)",

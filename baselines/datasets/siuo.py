@@ -62,7 +62,18 @@ class SIUODataset(Dataset):
             "why": "bug in eval/generation-gpt4o-gen.py",
             "effect": "one more item",
         },
+        {
+            "what": "unparsed multiple-choice answer (mcqa)",
+            "official": "eval/mcqa-eval.py picks a random letter (unseeded random.choice) when no option letter "
+            "is found",
+            "ours": "the answer counts as wrong and is reported as siuo.mc_unparsed",
+            "why": "an unseeded random guess makes the accuracy irreproducible",
+            "effect": "accuracy lower by about a quarter of the unparsed share (the expected gain of guessing)",
+        },
     ]
+    #: Params that choose one of the benchmark's official tasks: a run of another task than the default is a
+    #: variant of the benchmark, not a subset (``baselines.runresult.scope`` does not label it partial).
+    variant_params: ClassVar[tuple[str, ...]] = ("task",)
 
     class Params(StrictParams):
         """Where the data is, which task, and whether the official count is checked."""
