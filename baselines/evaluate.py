@@ -11,6 +11,7 @@ the benchmark shows it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,16 +162,21 @@ def scorer(benchmark: str, judges: list[str]) -> tuple[str | None, bool]:
 
 
 def add_scores(
-    result: dict[str, Any], records: list[dict[str, Any]], benchmark: str, seed: int
+    result: dict[str, Any], records: Iterable[dict[str, Any]], benchmark: str, seed: int
 ) -> dict[str, int]:
     """Write the official scores into each condition of ``result`` (``scores``, ``scored_by``); returns the
     counts that are not rates (unjudged items, unparsed MC answers) for the summary."""
-    from baselines.scoring import official_scores
+    from baselines.scoring import OFFICIAL_JUDGE, official_scores
 
     judges = [j["label"] for j in result["judges"]]
     judge, proxy = scorer(benchmark, judges)
     counts: dict[str, int] = {}
+    # a benchmark without scoring of its own (JailBreakV, MSTS, ...): no score to compute, no record to read
+    unscored = judge is None and OFFICIAL_JUDGE.get(benchmark) is None and benchmark != "siuo"
     for cond in result["conditions"]:
+        if unscored:
+            cond["scores"] = {}
+            continue
         recs = [r for r in records if r["condition"] == cond["condition"]]
         got = official_scores(benchmark, recs, seed=seed, judge=judge or "")
         cond["scores"] = {k: v for k, v in got.items() if isinstance(v, dict)}
@@ -200,6 +206,7 @@ def evaluate(request: EvalRequest, runs_dir: Path, *, components: Any = None, **
     """Run the benchmark through the harness and add its official scores to the Result. ``components``: the
     live objects to use instead of loading them (tests pass a fake model; see ``harness.Components``)."""
     from baselines import harness
+    from baselines.runresult import StoredRecords
     from baselines.runstore import RunStore
 
     config = request.config()
@@ -207,6 +214,6 @@ def evaluate(request: EvalRequest, runs_dir: Path, *, components: Any = None, **
         outcome = harness.run(config, runs_dir, **kwargs)
     else:
         outcome = harness.execute(config, components, runs_dir, **kwargs)
-    records = RunStore(outcome.run_dir).load()
+    records = StoredRecords(RunStore(outcome.run_dir))  # read per condition, only where a benchmark scores
     counts = add_scores(outcome.result, records, request.benchmark, config.generation.seed)
     return EvalOutcome(outcome, counts)

@@ -4,10 +4,10 @@
 
 For each size, one process writes a synthetic JailBreakV-28K folder (the official CSV columns, one distinct
 PNG of ``side`` x ``side`` per row, written as hard links of 64 base images to save disk); a fresh process then
-loads it with the ``jailbreakv`` loader (split=full) and runs it through the harness as ``mllm-safety eval
-jailbreakv`` would (``baselines.harness.execute``: every image hashed into the records, a stand-in model that
-reads every image's pixels, the refusal judge, samples.jsonl written, the Result built from it), and prints its
-peak RSS (``ru_maxrss``). The last line gives the growth between the smallest and the largest size, in total
+loads it with the ``jailbreakv`` loader (split=full) and runs it as ``mllm-safety eval jailbreakv`` does
+(``baselines.evaluate.evaluate`` -> ``baselines.harness.execute``: every image hashed into the records, a stand-in
+model that reads every image's pixels, the refusal judge, samples.jsonl written, the Result built from it, the
+official scores added), and prints its peak RSS (``ru_maxrss``). The last line gives the growth between the smallest and the largest size, in total
 and per item: a streaming data path keeps it near zero. The stand-in model keeps the benchmark about the data
 path: a real model's weights would add the same constant at every size. ``--eager-check N`` also prints, for N
 rows, what holding every image decoded (the old loader) would cost in pixels alone.
@@ -51,8 +51,8 @@ def measure(data: Path, n: int) -> None:
     """(In a fresh process) load and run the ``n`` items written under ``data``; print the figures."""
     from baselines.base import Model
     from baselines.datasets._images import cache_stats
-    from baselines.evaluate import EvalRequest
-    from baselines.harness import Components, execute
+    from baselines.evaluate import EvalRequest, evaluate
+    from baselines.harness import Components
     from baselines.judges.refusal import RefusalJudge
     from baselines.types import Response
 
@@ -71,14 +71,17 @@ def measure(data: Path, n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t0 = time.perf_counter()
-        config = EvalRequest(benchmark="jailbreakv", path=str(data), sets=["dataset.split=full"],
-                             official=False, judges=["refusal"]).config()  # fmt: skip
+        request = EvalRequest(benchmark="jailbreakv", path=str(data), sets=["dataset.split=full"],
+                              official=False, judges=["refusal"])  # fmt: skip
+        config = request.config()
         from baselines.datasets.jailbreakv import JailBreakVDataset
 
         ds = JailBreakVDataset(config.dataset.params).load()
         t_load = time.perf_counter() - t0
         comps = Components(dataset=ds, model=PixelReader(), judges={"refusal": RefusalJudge()})
-        out = execute(config, comps, Path(tmp) / "runs", progress=False, log=lambda m: None)
+        out = evaluate(
+            request, Path(tmp) / "runs", components=comps, progress=False, log=lambda m: None
+        ).outcome
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         stats = cache_stats()
         n_records = out.result["provenance"]["n_records"]

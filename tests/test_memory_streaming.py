@@ -256,3 +256,20 @@ def test_keyset_membership():
     keys.add("cond", "id3")
     assert len(keys) == 100 and ("cond", "id99") in keys and ("cond", "id100") not in keys
     assert ("other", "id3") not in keys
+
+
+def test_eval_reads_no_record_for_a_benchmark_without_scores():
+    """`mllm-safety eval jailbreakv` (no scoring of its own) adds empty scores without reading the records (a
+    28,000-record run is never held); a benchmark with scores reads them (streamed from the run directory)."""
+    from baselines.evaluate import add_scores
+
+    class Unreadable:
+        def __iter__(self):
+            raise AssertionError("records read")
+
+    result = {"judges": [{"label": "refusal"}], "conditions": [{"condition": "no-attack"}]}
+    assert add_scores(result, Unreadable(), "jailbreakv", 0) == {} and result["conditions"][0]["scores"] == {}
+    with pytest.raises(AssertionError, match="records read"):
+        add_scores(
+            {"judges": [{"label": "refusal"}], "conditions": [{"condition": "c"}]}, Unreadable(), "vlguard", 0
+        )
