@@ -13,6 +13,7 @@ process is gone. Written files get the usual mode (0644 under umask 022), not mk
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -71,45 +72,31 @@ def sweep_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
-class _AtomicWriter:
-    """A binary file written in place of ``path`` only when closed without an error (see
+@contextlib.contextmanager
+def _atomic_writer(path: Path) -> Iterator[Any]:
+    """A binary file that replaces ``path`` only when the block ends without an error (see
     :func:`atomic_write_bytes`)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        sweep_stale_temps(self.path.parent)
-        fd, self.tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.pid{os.getpid()}.", suffix=TMP_SUFFIX, dir=self.path.parent
-        )
-        try:
-            os.fchmod(fd, file_mode())
-            self.file = os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            Path(self.tmp).unlink(missing_ok=True)
-            raise
-
-    def __enter__(self) -> Any:
-        return self.file
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            if exc_type is None:
-                self.file.flush()
-                os.fsync(self.file.fileno())
-            self.file.close()
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-        finally:
-            Path(self.tmp).unlink(missing_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        os.fchmod(fd, file_mode())
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and ``os.replace``: either the
     complete new file is in place afterwards or the old one (if any) is untouched. The file gets the umask's
     usual mode (:func:`file_mode`); temp files left by killed writers are swept first."""
-    with _AtomicWriter(path) as f:
+    with _atomic_writer(path) as f:
         f.write(data)
 
 
@@ -319,7 +306,7 @@ class RunStore:
     def write_all(self, records: Iterable[dict[str, Any]]) -> None:
         """Replace samples.jsonl with ``records`` atomically (merge; compaction after retried samples). Streams:
         ``records`` may be :meth:`iter_records` of this very store (read before the file is replaced)."""
-        with _AtomicWriter(self.samples_path) as f:
+        with _atomic_writer(self.samples_path) as f:
             for r in records:
                 f.write((json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
 
