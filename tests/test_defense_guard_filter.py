@@ -71,6 +71,8 @@ def test_shieldgemma2_input_filter_blocks_flagged_images() -> None:
     )
     assert [r.text for r in out] == [REFUSAL, "answer", "answer"]
     assert out[2].meta["guard_filter"]["input"]["verdict"] is None
+    # undecided is its own recorded decision (the result counts it), apart from flagged
+    assert [r.meta["guard_filter"]["input"]["undecided"] for r in out] == [False, False, True]
     assert [s.id for s in model.calls[0]] == ["s1", "s2"]
 
 

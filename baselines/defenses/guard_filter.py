@@ -144,6 +144,7 @@ class _GuardModel(WrappedModel):
         return {
             "stage": stage,
             "flagged": flagged,
+            "undecided": v.success is None,  # counted in the result's decisions: a guard that cannot answer
             "verdict": v.success,
             "reason": v.reason,
             "error": v.error,
