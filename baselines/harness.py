@@ -94,7 +94,8 @@ def select_samples(samples: Sequence[Sample], config: RunConfig) -> Sequence[Sam
 
 class KeySet:
     """A set of strings (sample ids, or condition/id pairs) as sorted 64-bit hashes: 8 bytes a member, for
-    what a run must remember per sample (which are done, which are selected). Add everything, then test."""
+    what a run must remember per sample (which are done, which are selected). Add everything, then test. Two
+    different keys share a hash with probability about n^2 / 2^65 (1e-10 for 56,000 keys)."""
 
     def __init__(self) -> None:
         self._hashes = array("Q")
@@ -109,19 +110,22 @@ class KeySet:
         self._hashes.append(self.hash(*parts))
         self._sorted = False
 
-    def __contains__(self, parts: tuple) -> bool:
+    def _freeze(self) -> None:
+        """Sort and deduplicate the hashes (after adds; membership is then a binary search)."""
         if not self._sorted:
             import numpy as np
 
             self._hashes = array("Q", np.unique(np.frombuffer(self._hashes, dtype=np.uint64)).tobytes())
             self._sorted = True
+
+    def __contains__(self, parts: tuple) -> bool:
+        self._freeze()
         h = self.hash(*parts)
         i = bisect.bisect_left(self._hashes, h)
         return i < len(self._hashes) and self._hashes[i] == h
 
     def __len__(self) -> int:
-        if not self._sorted:
-            self.__contains__(("",))
+        self._freeze()
         return len(self._hashes)
 
 
