@@ -20,12 +20,13 @@ A record's ``generate_s`` is its own request's latency; ``attack_s`` its share o
 
 from __future__ import annotations
 
+import itertools
 import queue
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,7 +89,7 @@ class RequestPool:
 
 def run_streaming(
     runner: Any,
-    todo: list[Sample],
+    todo: Sequence[Sample],
     selected: Sequence[Sample],
     *,
     batch_size: int,
@@ -215,7 +216,7 @@ def _apply(runner: Any, batch: list[Sample]) -> tuple[list[Sample], float]:
     return attacked, time.perf_counter() - t0
 
 
-def _feed(runner: Any, batches: list[list[Sample]], events: queue.Queue, ahead: threading.Semaphore,
+def _feed(runner: Any, batches: Iterable[list[Sample]], events: queue.Queue, ahead: threading.Semaphore,
           stop: threading.Event) -> None:  # fmt: skip
     """Attack and hash batch by batch off the main thread (not on the runner's worker, which writes the records)
     and hand samples over one by one, in order, at most ``ahead`` of the answers (bounded memory).
@@ -231,7 +232,7 @@ def _feed(runner: Any, batches: list[list[Sample]], events: queue.Queue, ahead: 
     try:
         with ThreadPoolExecutor(WORKERS, thread_name_prefix="attack-hash") as pool:
             jobs: deque = deque()
-            for batch in [*batches, None]:
+            for batch in itertools.chain(batches, [None]):  # chunks sliced when reached (lazy datasets)
                 if batch is not None:
                     if parallel:
                         jobs.append(pool.submit(lambda b=batch: hashed(*_apply(runner, b))))
