@@ -259,6 +259,9 @@ class ConditionRunner:
             make_record(self.cond.name, s, hashes[i], r, {j: vs[i] for j, vs in verdicts.items()}, timings)
             for i, (s, r) in enumerate(zip(attacked, responses, strict=True))
         ]
+        # finished writes are dropped as the run goes (one future per chunk would grow with the dataset); a failed
+        # one is kept: the caller raises it
+        self.writes[:] = [w for w in self.writes if not w.done() or w.exception() is not None]
         self.writes.append(self.worker.submit(self.write, recs))
         st = self.stats
         st.n += k

@@ -273,3 +273,35 @@ def test_eval_reads_no_record_for_a_benchmark_without_scores():
         add_scores(
             {"judges": [{"label": "refusal"}], "conditions": [{"condition": "c"}]}, Unreadable(), "vlguard", 0
         )
+
+
+def test_checksum_spilled_to_sorted_runs_equals_in_memory(tmp_path, monkeypatch):
+    """The dataset checksum is the same when its entries go through temporary files: one entry per path (the
+    last recorded), sorted."""
+    files = []
+    for i in range(23):
+        p = tmp_path / f"d{i % 3}" / f"f{i}.bin"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(bytes([i]) * (i + 1))
+        files.append(p)
+
+    def digest(spill: int) -> str:
+        monkeypatch.setattr(Checksum, "SPILL_ENTRIES", spill)
+        c = Checksum(tmp_path)
+        for k, p in enumerate(files):
+            c.add(p)
+            if k % 5 == 0:
+                c.add(files[0], data=f"changed {k}".encode())  # re-recorded: the last value counts
+        c.add_file(files[7])
+        return c.hexdigest()
+
+    want = digest(10**9)
+    assert digest(2) == digest(3) == digest(7) == want
+    assert want != digest_without_rerecord(tmp_path, files)
+
+
+def digest_without_rerecord(root, files):
+    c = Checksum(root)
+    for p in files:
+        c.add(p)
+    return c.hexdigest()
