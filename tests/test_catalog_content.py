@@ -33,7 +33,7 @@ SPECIFIED = {
     "2312.10766": ("2023-zhang-jailguard", ["jailguard"]),
     "2407.21659": ("2024-xu-cider", ["cider"]),
     "2401.02906": ("2024-pi-mllm-protector", ["mllm_protector"]),
-    "2402.02207": ("2024-zong-vlguard", []),
+    "2402.02207": ("2024-zong-vlguard", ["vlguard_ft"]),
     "2411.10414": ("2024-chi-llama-guard-3-vision", ["llamaguard"]),
 }
 # The spec (BASELINES.md) quotes verified headline numbers only for these papers.
