@@ -227,7 +227,7 @@ def _offline_samples(folder: Path) -> tuple[list, list]:
 def test_short_fine_tune_refuses_unsafe_training_images_and_keeps_text_behaviour(organism, tmp_path) -> None:
     """Fast mechanism check: a short fine-tune (40 steps) on a small offline set makes the organism refuse its
     unsafe typographic images (it follows them before) and keeps its text-side behaviour. It does not yet tell the
-    images' benign look-alikes apart (measured: 7 of 24 answered, greedy), which
+    images' benign look-alikes apart (measured: about a third answered, greedy), which
     takes the default recipe: the slow test below asserts that, on held-out items and FigStep's unseen prompt."""
     tuned = VlguardFt({**FAST, "output_dir": str(tmp_path)}).wrap(organism)
     unsafe, safe = _offline_samples(Path(tuned.record["path"]) / "train_data")
@@ -247,7 +247,7 @@ FAST = {"steps": 40, "batch_size": 8, "n_unsafe": 24, "n_safe": 24, "n_helpful":
 @pytest.mark.slow
 @needs_artifact
 def test_vlguard_fine_tuning_lowers_figstep_asr_and_keeps_benign_answers(organism, tmp_path) -> None:
-    """Behaviour on the organism with the default recipe (slow: ~5 CPU minutes): FigStep on 16 held-out harmful
+    """Behaviour on the organism with the default recipe (slow: 11 minutes on 2 busy CPU cores): FigStep on 16 held-out harmful
     requests (ASR 1.0 before) and on 16 benign look-alikes, refusal judge (GCG list), greedy. FigStep's prompt and
     the bundled activities are not in the training data: this measures generalisation to both."""
     figstep = get("attack", "figstep")({})
