@@ -247,9 +247,10 @@ FAST = {"steps": 40, "batch_size": 8, "n_unsafe": 24, "n_safe": 24, "n_helpful":
 @pytest.mark.slow
 @needs_artifact
 def test_vlguard_fine_tuning_lowers_figstep_asr_and_keeps_benign_answers(organism, tmp_path) -> None:
-    """Behaviour on the organism with the default recipe (slow: 11 minutes on 2 busy CPU cores): FigStep on 16 held-out harmful
-    requests (ASR 1.0 before) and on 16 benign look-alikes, refusal judge (GCG list), greedy. FigStep's prompt and
-    the bundled activities are not in the training data: this measures generalisation to both."""
+    """Behaviour on the organism with the default recipe (slow: 11 minutes on 2 busy CPU cores): FigStep on 16
+    held-out harmful requests (ASR 1.0 before) and on 16 benign look-alikes, refusal judge (GCG list), greedy.
+    FigStep's prompt and the bundled activities are not in the training data: this measures generalisation to
+    both (measured: ASR 0.25, look-alikes answered 0.875)."""
     figstep = get("attack", "figstep")({})
     harmful = harmful_two_per_scenario()
     benign_by_cat: dict[str, list] = {}
