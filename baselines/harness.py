@@ -193,6 +193,9 @@ def execute(
     require_white_box(config, comps.model, comps.attacks)  # before any condition runs and before run.json
     meta = run_meta(config, comps, n_selected=len(samples))
     check_resumable(store, meta)
+    earlier = store.read_meta() if store.meta_path.is_file() else {}
+    if earlier.get("defense_info"):  # what the defenses said when they were wrapped (kept on a resume)
+        meta["defense_info"] = earlier["defense_info"]
     store.write_meta(meta)
     # what earlier invocations recorded, streamed: 8 bytes per record kept (which pairs are done)
     done, failed, n_earlier = KeySet(), KeySet(), 0
@@ -217,8 +220,13 @@ def execute(
         )
     plan = [(c, pending(samples, c.name, done)) for c in config.conditions]
     plan = [(c, todo) for c, todo in plan if len(todo)]
+    defended = {c.name for c in config.conditions if c.defense}
     # defenses wrap the model before any condition runs: one missing a local model fails before any work
     models = {c.name: condition_model(c, comps) for c, _ in plan}
+    wrapped = {name: defense_info(m) for name, m in models.items() if name in defended}
+    if wrapped:  # each defended condition's defense, as wrapped: evaluators used, a tuned model's provenance
+        meta["defense_info"] = {**(meta.get("defense_info") or {}), **wrapped}
+        store.write_meta(meta)
     counter = itertools.count(1)
     after_chunk = (lambda: after_batch(next(counter))) if after_batch else None
     per_condition: dict[str, ConditionStats] = {}
@@ -293,6 +301,15 @@ def check_resumable(store: RunStore, meta: dict[str, Any]) -> None:
             f"cannot resume {store.dir}: its records were made with different inputs ({'; '.join(changed)}). "
             "Rerun with --fresh to discard them, or move that folder away."
         )
+
+
+def defense_info(model: Model) -> dict[str, Any]:
+    """The outermost defense's entry of a wrapped model's ``info()`` (its name, params and whatever it adds:
+    the evaluators ETA used, the tuned model VLGuard fine-tuning produced), JSON-safe, credentials stripped."""
+    from baselines.http import redact_urls
+
+    chain = model.info().get("defenses") or [{}]
+    return redact_urls(json_safe(chain[-1]))
 
 
 def run_meta(config: RunConfig, comps: Components, *, n_selected: int) -> dict[str, Any]:

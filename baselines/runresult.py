@@ -210,6 +210,7 @@ def provenance(
         "records_sha256": records_sha256(records),
         "n_records": counts.n,
         "deviations": run_ledger(cfg),
+        **({"defenses": public_paths(meta["defense_info"])} if meta.get("defense_info") else {}),
         "n_judged": counts.judged,
         "n_failed": counts.failed,
     }

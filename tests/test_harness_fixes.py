@@ -266,3 +266,42 @@ def test_resume_refuses_records_of_other_weights_or_data(tmp_path):
         check_resumable(store, other_weights)
     with pytest.raises(RunStoreError, match="dataset checksum"):
         check_resumable(store, {**meta, "dataset": {"checksum": "d2"}})
+
+
+def test_each_defense_as_wrapped_is_recorded_in_run_json_and_the_result(tmp_path):
+    """What a defense says about itself once wrapped (ETA's evaluators, VLGuard fine-tuning's tuned model) is
+    in run.json and the Result's provenance, per defended condition, and survives a resume with nothing left."""
+    from baselines.defenses._wrapper import WrappedModel
+
+    class Told(Jailguard):
+        def wrap(self, model):
+            inner = super().wrap(model)
+
+            class _Said(type(inner)):
+                def info(self):
+                    info = super().info()
+                    info["defenses"][-1]["tuned_model"] = {"weights_sha256": "ab" * 32}
+                    return info
+
+            inner.__class__ = _Said
+            assert isinstance(inner, WrappedModel)
+            return inner
+
+    comps = make_comps(make_samples(4))
+    comps.defenses["jailguard"] = Told({"number": 2})
+    cfg = make_config(
+        defense=ComponentSpec(name="jailguard"),
+        conditions=[
+            Condition(name="figstep", attack="figstep"),
+            Condition(name="figstep+jailguard", attack="figstep", defense="jailguard"),
+        ],
+    )
+    out = execute(cfg, comps, tmp_path, progress=False)
+    said = json.loads((out.run_dir / "run.json").read_text())["defense_info"]
+    assert list(said) == ["figstep+jailguard"]
+    assert said["figstep+jailguard"]["name"] == "jailguard"
+    assert said["figstep+jailguard"]["tuned_model"] == {"weights_sha256": "ab" * 32}
+    assert out.result["provenance"]["defenses"] == said
+    again = execute(cfg, comps, tmp_path, progress=False)  # resumed, nothing pending: nothing re-wrapped
+    assert again.n_new == 0 and again.result["provenance"]["defenses"] == said
+    Result.model_validate(again.result)
