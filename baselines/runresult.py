@@ -130,7 +130,8 @@ def config_sha256(data: Any) -> str:
 
 
 def git_commit() -> dict[str, Any]:
-    """The git commit of the checkout this package runs from (None outside a git checkout) and dirtiness."""
+    """The git commit of the checkout this package runs from (None outside a git checkout) and whether its code
+    differs from it (tracked files outside ``catalog/``)."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(
@@ -139,7 +140,19 @@ def git_commit() -> dict[str, Any]:
         if commit.returncode != 0:
             return {"git_commit": None}
         dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            # the catalog is data the runs write (results), not code: a result written a moment ago is no
+            # reason to call the next run's code dirty
+            [
+                "git",
+                "-C",
+                str(here),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ":/",
+                ":(exclude,top)catalog",
+            ],
             capture_output=True,
             text=True,
             timeout=10,
