@@ -69,7 +69,6 @@ def n_image_tokens(processor: Any) -> int:
 
 def encode_conversations(convs: Sequence[Conversation], processor: Any, n_image: int) -> dict[str, Any]:
     """Token ids, labels (answers only) and attention mask, right-padded; pixel values of the images in order."""
-    import torch
 
     from baselines.organism.train import prompt_text
 
@@ -90,19 +89,9 @@ def encode_conversations(convs: Sequence[Conversation], processor: Any, n_image:
             lab += [-100] * len(p) + a
         seqs.append(ids)
         labels.append(lab)
-    n = max(len(s) for s in seqs)
-    out_ids = torch.full((len(seqs), n), tok.pad_token_id)
-    out_lab = torch.full((len(seqs), n), -100)
-    att = torch.zeros((len(seqs), n), dtype=torch.long)
-    for i, (s, lb) in enumerate(zip(seqs, labels, strict=True)):
-        out_ids[i, : len(s)] = torch.tensor(s)
-        out_lab[i, : len(s)] = torch.tensor(lb)
-        att[i, : len(s)] = 1
-    batch = {"input_ids": out_ids, "attention_mask": att, "labels": out_lab}
-    images = [c.image for c in convs if c.image is not None]
-    if images:
-        batch["pixel_values"] = processor.image_processor(images, return_tensors="pt")["pixel_values"]
-    return batch
+    from baselines.organism.train import pad_batch
+
+    return pad_batch(seqs, labels, tok.pad_token_id, [c.image for c in convs], processor)
 
 
 def weights_sha256(folder: Path) -> str:

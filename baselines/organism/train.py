@@ -67,7 +67,6 @@ def prompt_text(system: str | None, prompt: str, has_image: bool) -> str:
 
 def encode(examples: list[Any], processor: Any, n_image_tokens: int) -> dict[str, Any]:
     """Token ids (prompt + " answer</s>"), loss only on the answer, right-padded; pixel values in order."""
-    import torch
 
     tok = processor.tokenizer
     image_tok = tok.convert_tokens_to_ids("<image>")
@@ -78,8 +77,18 @@ def encode(examples: list[Any], processor: Any, n_image_tokens: int) -> dict[str
         a = tok(" " + e.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
         seqs.append(p + a)
         labels.append([-100] * len(p) + a)
+    return pad_batch(seqs, labels, tok.pad_token_id, [e.image for e in examples], processor)
+
+
+def pad_batch(
+    seqs: list[list[int]], labels: list[list[int]], pad_id: int, images: list[Any], processor: Any
+) -> dict[str, Any]:
+    """Right-padded ``input_ids``/``attention_mask``/``labels`` (-100 on padding) and the ``pixel_values`` of
+    the images that are not None, in order (what a LLaVA training step takes)."""
+    import torch
+
     n = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), n), tok.pad_token_id)
+    ids = torch.full((len(seqs), n), pad_id)
     lab = torch.full((len(seqs), n), -100)
     att = torch.zeros((len(seqs), n), dtype=torch.long)
     for i, (s, lb) in enumerate(zip(seqs, labels, strict=True)):
@@ -87,7 +96,7 @@ def encode(examples: list[Any], processor: Any, n_image_tokens: int) -> dict[str
         lab[i, : len(s)] = torch.tensor(lb)
         att[i, : len(s)] = 1
     batch = {"input_ids": ids, "attention_mask": att, "labels": lab}
-    images = [e.image for e in examples if e.image is not None]
+    images = [im for im in images if im is not None]
     if images:
         batch["pixel_values"] = processor.image_processor(images, return_tensors="pt")["pixel_values"]
     return batch
