@@ -152,7 +152,12 @@ class Hiddendetect(Defense):
         detector: str | None = Field(
             None, description="model spec whose hidden states are scored (None: the protected model)"
         )
-        batch_size: int = Field(8, ge=1, description="samples per prefill pass")
+        batch_size: int = Field(
+            1,
+            ge=1,
+            description="samples per prefill pass (above 1: faster, but a score then depends at float level on "
+            "which samples share the pass, so a resumed run can differ from a clean one)",
+        )
         refusal: str = Field(
             "I'm sorry, I can't assist with that.", description="answer when flagged (OmniSafeBench's)"
         )

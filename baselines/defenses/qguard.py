@@ -108,7 +108,7 @@ class Qguard(Defense):
             default_factory=lambda: list(GROUPS), description="graph categories"
         )
         include_image: bool = Field(True, description="show the guard the request's images")
-        batch_size: int = Field(16, ge=1, description="guard queries per forward pass")
+        batch_size: int = Field(16, ge=1, description="guard queries per forward pass (one request's only)")
         refusal: str = Field(
             "I'm sorry, but I cannot assist with that request.", description="answer when flagged"
         )
@@ -169,11 +169,14 @@ class _QGuardModel(WrappedModel):
                 for q in qs:
                     flat.append((i, cat, Sample(id=f"{s.id}::q", text=guard_query(q, s.text), images=images)))
         probs: list[float] = [0.0] * len(flat)
-        by_images: dict[int, list[int]] = {}
-        for k, (_, _, q) in enumerate(flat):
-            by_images.setdefault(len(q.images), []).append(k)
+        # one request's questions are batched together and never with another request's: which requests a
+        # call carries (the run's batch size, a resume) must not change a request's probabilities, even at
+        # float level (padding shifts them), or a resumed run would differ from a clean one
+        by_request: dict[int, list[int]] = {}
+        for k, (i, _, _) in enumerate(flat):
+            by_request.setdefault(i, []).append(k)
         bs = self.params.batch_size
-        for idx in by_images.values():
+        for idx in by_request.values():
             for start in range(0, len(idx), bs):
                 chunk = idx[start : start + bs]
                 logits = last_position_logits(self.guard, [flat[k][2] for k in chunk]).cpu().tolist()
