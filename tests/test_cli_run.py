@@ -63,6 +63,9 @@ def test_list_shows_names_papers_summaries(capsys):
     assert main(["list", "judges"]) == 0
     out = capsys.readouterr().out
     assert "refusal" in out and "figstep" not in out
+    assert main(["list", "defense"]) == 0  # the singular names the same kind
+    out = capsys.readouterr().out
+    assert out.startswith("defenses (") and "vlguard_ft" in out and "2024-zong-vlguard" in out
 
 
 def test_run_writes_result_that_passes_catalog_check(tiny_llava_dir, tmp_path, catalog, capsys):

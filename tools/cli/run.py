@@ -113,7 +113,13 @@ def register(subparsers: argparse._SubParsersAction, *, detailed: bool = True) -
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("list", help=COMMANDS["list"])
-    p.add_argument("kind", nargs="?", choices=sorted(LIST_KINDS), help="only this kind")
+    p.add_argument(
+        "kind",
+        nargs="?",
+        type=lambda k: k if k in LIST_KINDS else f"{k}s" if f"{k}s" in LIST_KINDS else k,  # 'defense' too
+        choices=sorted(LIST_KINDS),
+        help="only this kind",
+    )
     p.set_defaults(func=cmd_list)
 
     p = subparsers.add_parser("merge", help=COMMANDS["merge"])
