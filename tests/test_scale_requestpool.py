@@ -111,12 +111,19 @@ def test_each_distinct_image_is_encoded_once(monkeypatch):
     n = len(hashed)
     cache.get(b)
     assert len(hashed) == n and cache.encoded == 3
-    # the URL decodes to the same pixels (RGB)
+    # the URL decodes to the same pixels once converted to RGB (as an endpoint's processor does); an image
+    # with three equal channels travels as grayscale, a coloured one as RGB
     import base64
     import io
 
-    decoded = Image.open(io.BytesIO(base64.b64decode(cache.get(b).split(",", 1)[1])))
-    assert decoded.mode == "RGB" and decoded.tobytes() == b.convert("RGB").tobytes()
+    def decoded(im):
+        return Image.open(io.BytesIO(base64.b64decode(cache.get(im).split(",", 1)[1])))
+
+    assert decoded(b).mode == "L" and decoded(b).convert("RGB").tobytes() == b.convert("RGB").tobytes()
+    assert decoded(a).mode == "RGB" and decoded(a).tobytes() == a.tobytes()
+    grey_rgb = Image.new("RGB", (8, 8), (9, 9, 9))
+    grey_rgb.putpixel((1, 1), (200, 200, 200))
+    assert decoded(grey_rgb).mode == "L" and decoded(grey_rgb).convert("RGB").tobytes() == grey_rgb.tobytes()
 
 
 def test_the_lru_is_bounded():
