@@ -10,7 +10,6 @@ commands never import it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -85,18 +84,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def entry() -> None:
-    """The ``mllm-safety`` command: :func:`main`, then exit. After Ctrl-C (exit code 130) the process ends at
-    once: the run's records are already on disk (the harness drains its writer before the interrupt leaves
-    it) and the resume command is printed, so no thread still blocked in a request or a library's worker may
-    hold the exit (a loaded machine showed one holding it for over a minute)."""
-    code = main()
-    if code == 130:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
-    sys.exit(code)
-
-
 if __name__ == "__main__":  # pragma: no cover
-    entry()
+    sys.exit(main())
