@@ -18,7 +18,7 @@ import json
 import sys
 import time
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 from baselines import registry
 from baselines.base import Attack, Defense, Judge, LoadedDataset, Model
 from baselines.datasets._lazy import SampleView
+from baselines.judgeval import JudgeErrors
 from baselines.pipeline import (  # noqa: F401 - judge_batch, chunks, ... are the harness's public names too
     BATCHES_PER_CALL,
     ConditionRunner,
@@ -259,25 +260,17 @@ def execute(
     if n_retry:
         store.write_all(store.iter_records())  # compaction: one record per (condition, id), the retried one
     records = StoredRecords(store, keep=lambda r: (r["id"],) in selected)  # streamed, never held
-    result = build_result(store.read_meta(), records, store.sha256())
+    meta = store.read_meta()
+    errors = JudgeErrors([j["label"] for j in meta["judges"]])  # counted in build_result's pass
+    result = build_result(meta, records, store.sha256(), errors=errors)
     stats = {
         k: sum(getattr(s, k) for s in per_condition.values()) for k in ("attack_s", "generate_s", "judge_s")
     }
     stats["total_s"] = time.perf_counter() - t_start
     n_new = sum(s.n for s in per_condition.values())
     return RunOutcome(
-        result, store.dir, n_new, len(done), stats, first_errors(records), per_condition, n_retry
+        result, store.dir, n_new, len(done), stats, errors.first, per_condition, n_retry
     )
-
-
-def first_errors(records: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """Per judge, the first error among the records' verdicts (for the run summary)."""
-    errors: dict[str, str] = {}
-    for r in records:
-        for j, v in r["verdicts"].items():
-            if v.get("error") and j not in errors:
-                errors[j] = v["error"]
-    return errors
 
 
 IDENTITY_KEYS = ("revision", "weights_sha256")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from baselines.metrics import cohen_kappa
@@ -168,17 +168,40 @@ def validation_metrics(label_set: Any, verdicts: Sequence[Any], *, seed: int = 0
     }
 
 
-def judge_errors(records: Sequence[dict[str, Any]], judges: Sequence[str]) -> dict[str, dict[str, Any]]:
+class JudgeErrors:
+    """Streams a run's records once and counts, per judge, the verdicts, the unjudged ones and their error kinds
+    (:func:`judge_errors`); keeps each judge's first error message for the run summary (``first``)."""
+
+    def __init__(self, judges: Sequence[str]) -> None:
+        self.judges = list(judges)
+        self.n = 0
+        self.kinds: dict[str, Counter[str]] = {j: Counter() for j in self.judges}
+        self.first: dict[str, str] = {}
+
+    def add(self, r: dict[str, Any]) -> None:
+        """Count one record."""
+        self.n += 1
+        verdicts = r.get("verdicts") or {}
+        for j in self.judges:
+            v = verdicts.get(j)
+            if v is None or v.get("success") is None:
+                self.kinds[j][error_kind((v or {}).get("error") or "no verdict")] += 1
+        for j, v in verdicts.items():
+            if v.get("error") and j not in self.first:
+                self.first[j] = v["error"]
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        """Per judge: ``{"verdicts", "unjudged", "errors": {kind: count}}``."""
+        return {
+            j: {"verdicts": self.n, "unjudged": sum(k.values()), "errors": dict(sorted(k.items()))}
+            for j, k in self.kinds.items()
+        }
+
+
+def judge_errors(records: Iterable[dict[str, Any]], judges: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per judge over a run's records: how many verdicts, how many unjudged, and the error kinds with counts
     (e.g. ``{"unparseable classifier answer (not yes/no)": 3, "generation failed": 1}``)."""
-    out: dict[str, dict[str, Any]] = {}
-    for j in judges:
-        kinds: Counter[str] = Counter()
-        n = 0
-        for r in records:
-            v = (r.get("verdicts") or {}).get(j)
-            n += 1
-            if v is None or v.get("success") is None:
-                kinds[error_kind((v or {}).get("error") or "no verdict")] += 1
-        out[j] = {"verdicts": n, "unjudged": sum(kinds.values()), "errors": dict(sorted(kinds.items()))}
-    return out
+    acc = JudgeErrors(judges)
+    for r in records:
+        acc.add(r)
+    return acc.result()

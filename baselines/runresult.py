@@ -16,10 +16,13 @@ import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baselines.ledger import run_ledger
 from baselines.runstore import RunStore, RunStoreError, record_key, records_sha256
+
+if TYPE_CHECKING:
+    from baselines.judgeval import JudgeErrors
 
 LIBRARIES = ("torch", "transformers", "pillow", "pydantic", "numpy", "tokenizers", "tqdm")
 
@@ -367,14 +370,19 @@ def attack_queries(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, flo
 
 
 def build_result(
-    meta: dict[str, Any], records: Iterable[dict[str, Any]], samples_sha256: str | None
+    meta: dict[str, Any],
+    records: Iterable[dict[str, Any]],
+    samples_sha256: str | None,
+    *,
+    errors: JudgeErrors | None = None,
 ) -> dict[str, Any]:
     """The Result dict of a run from run.json's content and its records (metrics only, no responses).
 
     ``records``: a list, or a re-iterable that reads them from disk (:class:`StoredRecords`): they are streamed
     (one pass for the metrics and counts, one for the content hash, one per judge for its errors), and only
-    counts are kept -- memory does not grow with the run."""
-    from baselines.judgeval import judge_errors
+    counts are kept -- memory does not grow with the run. ``errors``: an empty :class:`JudgeErrors` for
+    this run's judges, filled in the same pass (its ``first`` messages are the caller's run summary)."""
+    from baselines.judgeval import JudgeErrors
     from baselines.metrics import Summary
 
     cfg = meta["config"]
@@ -386,11 +394,13 @@ def build_result(
         _Queries(),
         RecordCounts(),
     )
+    errors = errors if errors is not None else JudgeErrors(judges)
     for r in records:
         tally.add(r)
         decided.add(r)
         asked.add(r)
         counts.add(r)
+        errors.add(r)
     summary = tally.result()
     got = {c["condition"]: c for c in summary["conditions"]}
     empty = [
@@ -426,7 +436,7 @@ def build_result(
         "provenance": public_paths(
             {
                 **provenance(meta, samples_sha256, records, counts=counts),
-                "judge_errors": judge_errors(records, judges),
+                "judge_errors": errors.result(),
             }
         ),
         "labels": [str(x) for x in labels] if isinstance(labels, list) else [str(labels)],

@@ -209,6 +209,7 @@ class RunStore:
         self.dir = Path(run_dir)
         self.samples_path = self.dir / SAMPLES
         self.meta_path = self.dir / RUN_META
+        self._scan_cache: tuple[tuple[int, int, int], tuple[int, array, set[int]]] | None = None
 
     def load(self, *, repair: bool = True) -> list[dict[str, Any]]:
         """All complete records. A truncated/garbled *last* line (killed mid-write) is dropped and, with
@@ -258,6 +259,20 @@ class RunStore:
         repeated = {a for a, b in zip(ordered, ordered[1:], strict=False) if a == b}
         return good_end, hashes, repeated
 
+    def _checked(self, *, repair: bool) -> tuple[int, array, set[int]]:
+        """:meth:`_scan`, or its result from the last call when samples.jsonl is unchanged since (same inode,
+        size and modification time): the Result, the run summary and the content hash each stream the records,
+        and the check pass need not decode them all again."""
+        st = os.stat(self.samples_path)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._scan_cache
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        scanned = self._scan(repair=repair)
+        if scanned[0] == st.st_size:  # complete: the file is what was checked (else it was, or will be, cut)
+            self._scan_cache = (stamp, scanned)
+        return scanned
+
     def iter_records(self, *, repair: bool = True) -> Iterator[dict[str, Any]]:
         """The records of :meth:`load`, one at a time, with only a few bytes per record held: a first pass
         checks every line (a bad line before the last raises before any record is yielded; a cut-off last line
@@ -265,7 +280,7 @@ class RunStore:
         are then read again and yielded, a repeated pair's last record in the place of its first."""
         if not self.samples_path.is_file():
             return
-        good_end, hashes, repeated = self._scan(repair=repair)
+        good_end, hashes, repeated = self._checked(repair=repair)
         last: dict[tuple[str, str], dict[str, Any]] = {}
         if repeated:  # rare: a retried sample not compacted yet; hold those pairs' records only
             for rec in self._read(good_end):

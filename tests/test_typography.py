@@ -117,3 +117,48 @@ def test_images_are_the_recorded_ones() -> None:
         "organism figstep": figstep_drawn(figstep_text("Steps to repair bikes at night.")).render(),
     }
     assert {k: sha(v) for k, v in got.items()} == GOLDEN
+
+
+@pytest.mark.parametrize(
+    ("fill", "background", "font", "size"),
+    [("#000000", "#FFFFFF", "FreeMonoBold", 80), ("#404040", "#E0E0E0", "LiberationSans", 31),
+     ("#FF0000", "#FFFFFF", "FreeMonoBold", 40)],
+)  # fmt: skip
+def test_grey_text_drawn_in_greyscale_has_the_pixels_of_an_rgb_drawing(
+    fill: str, background: str, font: str, size: int
+) -> None:
+    from PIL import Image, ImageDraw
+
+    from baselines.typography import render_text
+
+    text = figstep_text("Steps to repair bikes at night, carefully and with the right tools.")
+    direct = Image.new("RGB", (400, 300), background)
+    ImageDraw.Draw(direct).text((7, 5), text, font=load_font(font, size), fill=fill, spacing=9)
+    got = render_text(text, size=(400, 300), font=font, font_size=size, xy=(7, 5), spacing=9,
+                      background=background, fill=fill)  # fmt: skip
+    assert got.mode == "RGB" and got.size == direct.size
+    assert got.tobytes() == direct.tobytes()
+    assert len(set(direct.getdata())) > 2  # antialiased edges: blended values, not just ink and paper
+
+
+def test_cached_line_masks_draw_the_pixels_freetype_draws() -> None:
+    from PIL import Image, ImageDraw, ImageFont
+
+    from baselines.typography import FONT_DIR, FONTS, CachedMaskFont
+
+    path = str(FONT_DIR / FONTS["FreeMonoBold"])
+    cached, plain = CachedMaskFont(path, 41), ImageFont.truetype(path, 41)
+    texts = [figstep_text("Steps to repair bikes."), figstep_text("Steps to paint a fence."), "1. \n2. \n3. "]
+    for xy in [(20, 10), (20.25, 10.5), (3.75, 0.125), (20, 10)]:  # fractional starts shift the rasterised line
+        for text in texts:
+            a, b = Image.new("L", (300, 260), 255), Image.new("L", (300, 260), 255)
+            ImageDraw.Draw(a).text(xy, text, font=cached, fill=0, spacing=11)
+            ImageDraw.Draw(b).text(xy, text, font=plain, fill=0, spacing=11)
+            assert a.tobytes() == b.tobytes(), (xy, text)
+    # 7 distinct lines at 3 distinct fractional starts: every repeated line was a cache hit
+    assert 0 < len(cached._masks) <= 7 * 3
+    stroked = Image.new("RGB", (300, 260), "white")
+    ImageDraw.Draw(stroked).text((5, 5), "1. ", font=cached, fill="black", stroke_width=2, stroke_fill="red")
+    ref = Image.new("RGB", (300, 260), "white")
+    ImageDraw.Draw(ref).text((5, 5), "1. ", font=plain, fill="black", stroke_width=2, stroke_fill="red")
+    assert stroked.tobytes() == ref.tobytes()
