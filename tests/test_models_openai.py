@@ -246,3 +246,18 @@ def test_unreachable_endpoint_fails_fast_naming_the_url() -> None:
 def test_bad_base_url_scheme() -> None:
     with pytest.raises(BackendError, match="http"):
         load_model("openai:m", base_url="ftp://example.org/v1")
+
+
+def test_a_hosted_api_without_a_key_fails_before_any_traffic(monkeypatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    def no_traffic(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a connection was opened: {args}")
+
+    monkeypatch.setattr(socket, "create_connection", no_traffic)
+    monkeypatch.setattr(socket.socket, "connect", no_traffic)
+    with pytest.raises(BackendError, match=r"needs an API key: set \$OPENAI_API_KEY"):
+        load_model("openai:gpt-4o")  # the default base URL, api.openai.com
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with pytest.raises(AssertionError, match="a connection was opened"):
+        load_model("openai:gpt-4o")  # with a key, the start-up check would connect (stopped here)

@@ -248,13 +248,14 @@ def test_search_finds_figstep_and_its_page_shows_bibtex_and_results(browser: obj
     page.goto(real)
     page.click(".md-search__input")
     # the search worker fetches and indexes the whole site first (seconds when idle, far longer on a loaded
-    # machine): type only once it says it is ready, so the test waits for the index rather than racing it
+    # machine): type only once it says it is ready, so the test waits for the index rather than racing it (the
+    # search reacts to key events: a value set by `fill` after the index is ready is never searched)
     page.wait_for_function(
         "() => { const m = document.querySelector('.md-search-result__meta');"
         " return m && m.textContent.trim() !== '' && !/Initializing/.test(m.textContent); }",
         timeout=180000,
     )
-    page.fill(".md-search__input", "FigStep")
+    page.locator(".md-search__input").press_sequentially("FigStep")  # key by key, as a reader types
     link = page.locator(".md-search-result__item a[href*='papers/2023-gong-figstep']").first
     link.wait_for(timeout=60000)
     link.click()

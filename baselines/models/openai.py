@@ -145,6 +145,12 @@ def _given_messages(sample: Sample) -> list[dict[str, Any]]:
     return out
 
 
+#: Hosted APIs that refuse every request without a key: a run against them with no key fails at start-up,
+#: before it sends anything.
+KEYED_HOSTS = frozenset({"api.openai.com", "openrouter.ai", "api.together.xyz", "api.deepseek.com",
+                         "api.groq.com", "api.mistral.ai", "api.fireworks.ai"})  # fmt: skip
+
+
 @register("model")
 class OpenAIModel(Model):
     """A model behind an OpenAI-compatible chat-completions endpoint."""
@@ -164,6 +170,12 @@ class OpenAIModel(Model):
         self.sleep: Callable[[float], None] | None = None  # tests: injected waits
         if urlparse(self.base_url).scheme not in ("http", "https"):
             raise BackendError(f"base URL {self.public_url!r} must start with http:// or https://")
+        if urlparse(self.base_url).hostname in KEYED_HOSTS and not self._key:
+            # before any traffic: a hosted API answers 401 to every request without a key
+            raise BackendError(
+                f"{self.public_url} needs an API key: set ${self.params.api_key_env} (the variable the "
+                "api_key_env setting names); for a local server give its base URL"
+            )
         if self.params.check_connection:
             self._check_reachable()
 
