@@ -157,6 +157,21 @@ def _call(conv: Conversation, role: str, kind: str, step: str) -> Call:
     return Call(role, kind, step, copy.deepcopy(conv.messages), tuple(conv.images), text)  # type: ignore[arg-type]
 
 
+def _shortened(
+    moderator: Conversation, template: str, text: str, step: str, info: dict[str, Any], key: str
+) -> Generator[list[Call], list[str], str]:
+    """``text``, or -- beyond ``SUMMARY_WORDS`` words -- the moderator's summary of it with ``template`` (one
+    call, then the moderator's history is cleared, as the official loop does); a summary is kept in
+    ``info[key]``."""
+    if word_count(text) <= SUMMARY_WORDS:
+        return text
+    moderator.user(fill(template, content=text))
+    (summary,) = yield [_call(moderator, "moderator", "moderator", step)]
+    moderator.clear()
+    info[key] = summary
+    return summary
+
+
 @register("defense")
 class Dps(Defense):
     """DPS: weak agents answer about partial images; their observations supervise the strong agent's answer."""
@@ -346,22 +361,12 @@ class Dps(Defense):
         agents: list[dict[str, Any]] = []
         for index, (ans, desc) in enumerate(zip(answers, descriptions, strict=True)):
             info: dict[str, Any] = {}
-            simple_answer = ans
-            if word_count(ans) > SUMMARY_WORDS:
-                moderator.user(fill(t["summarize_answer"], content=ans))
-                (simple_answer,) = yield [
-                    _call(moderator, "moderator", "moderator", f"summary_answer_{index}")
-                ]
-                moderator.clear()
-                info["answer_summary"] = simple_answer
-            simple_desc = desc
-            if word_count(desc) > SUMMARY_WORDS:
-                moderator.user(fill(t["summarize"], content=desc))
-                (simple_desc,) = yield [
-                    _call(moderator, "moderator", "moderator", f"summary_description_{index}")
-                ]
-                moderator.clear()
-                info["description_summary"] = simple_desc
+            simple_answer = yield from _shortened(
+                moderator, t["summarize_answer"], ans, f"summary_answer_{index}", info, "answer_summary"
+            )
+            simple_desc = yield from _shortened(
+                moderator, t["summarize"], desc, f"summary_description_{index}", info, "description_summary"
+            )
             moderator.user(fill(t["teacher"], content=ans))
             (verdict,) = yield [_call(moderator, "moderator", "moderator", f"teacher_{index}")]
             moderator.assistant(verdict)  # not cleared: the next summary (or the analysis summary) sees it
