@@ -19,7 +19,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from baselines.ledger import run_ledger
-from baselines.runstore import RunStore, RunStoreError, record_key, records_sha256
+from baselines.runstore import RunStore, RunStoreError, external_sort, records_sha256
 
 if TYPE_CHECKING:
     from baselines.judgeval import JudgeErrors
@@ -487,16 +487,13 @@ def merge_runs(
     if shards != expected:
         have = ", ".join(f"{i}/{k}" for i, k in shards) or "unsharded runs"
         raise RunStoreError(f"merge needs each shard 0/{n} .. {n - 1}/{n} exactly once; got {have}")
-    records: dict[tuple[str, str], dict[str, Any]] = {}
     short = []
     for d, m, c in zip(run_dirs, metas, configs, strict=True):
-        got = RunStore(d).load(repair=False)
+        got = sum(1 for _ in RunStore(d).iter_records(repair=False))
         expected = int(m["dataset"]["n_samples"]) * len(c.conditions)
-        if len(got) < expected:
+        if got < expected:
             i, k = c.shard or (0, 1)
-            short.append(f"shard {i}/{k} ({d}) has {len(got)} of {expected} records")
-        for r in got:
-            records.setdefault(record_key(r), r)
+            short.append(f"shard {i}/{k} ({d}) has {got} of {expected} records")
     if short and not allow_partial:
         raise RunStoreError(
             f"incomplete shards: {'; '.join(short)}. Finish each by rerunning its command (it resumes), or "
@@ -505,8 +502,10 @@ def merge_runs(
     merged_cfg = base.model_copy(update={"shard": None})
     out_dir = Path(runs_dir) / merged_cfg.run_id()
     store = RunStore(out_dir)
-    ordered = sorted(records.values(), key=lambda r: (_cond_index(merged_cfg, r["condition"]), r["id"]))
-    store.write_all(ordered)
+    store.dir.mkdir(parents=True, exist_ok=True)
+    # streamed: the shards' records sorted by (condition, id) through temporary files, a pair's first record
+    # (in the order the shards were given) kept -- memory does not grow with the run
+    store.write_lines(_first_of_each(external_sort(_keyed_lines(merged_cfg, run_dirs))))
     ds = dict(metas[0]["dataset"])
     ds["n_samples"] = sum(m["dataset"]["n_samples"] for m in metas)
     meta = {
@@ -517,7 +516,24 @@ def merge_runs(
     }
     meta["merged_from"] = [m["run_id"] for m in metas]
     store.write_meta(meta)
-    return build_result(meta, ordered, store.sha256()), out_dir
+    return build_result(meta, StoredRecords(store), store.sha256()), out_dir
+
+
+def _keyed_lines(cfg: Any, run_dirs: list[Path]) -> Iterator[tuple[tuple[int, str], str]]:
+    """Every shard's records, in the order given, as ``((condition index, id), line of samples.jsonl)``."""
+    for d in run_dirs:
+        for r in RunStore(d).iter_records(repair=False):
+            key = (_cond_index(cfg, r["condition"]), str(r["id"]))
+            yield key, json.dumps(r, sort_keys=True, ensure_ascii=False)
+
+
+def _first_of_each(pairs: Iterable[tuple[Any, str]]) -> Iterator[str]:
+    """The line of the first pair of each run of equal keys."""
+    last: Any = object()
+    for key, line in pairs:
+        if key != last:
+            last = key
+            yield line
 
 
 def _cond_index(cfg: Any, name: str) -> int:

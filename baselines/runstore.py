@@ -144,24 +144,31 @@ def _canonical_lines(records: Iterable[dict[str, Any]]) -> Iterator[tuple[tuple[
 
 def _sorted_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
     """The canonical lines of :func:`records_sha256` in (condition, id) order, stable for equal keys, with
-    at most :data:`SORT_CHUNK_BYTES` of lines in memory: sorted runs go to temporary files and are merged."""
+    at most :data:`SORT_CHUNK_BYTES` of lines in memory (:func:`external_sort`)."""
+    return (line for _, line in external_sort(_canonical_lines(records)))
+
+
+def external_sort(pairs: Iterable[tuple[Any, str]]) -> Iterator[tuple[Any, str]]:
+    """``(key, line)`` pairs sorted by key, stable for equal keys, with at most :data:`SORT_CHUNK_BYTES` of
+    lines in memory: sorted runs go to temporary files and are merged. Keys are tuples of JSON scalars (they
+    come back as tuples); lines hold no newline."""
     import heapq
 
     with tempfile.TemporaryDirectory(prefix="records-sort-") as tmp:
         runs: list[Path] = []
-        chunk: list[tuple[tuple[str, str], str]] = []
+        chunk: list[tuple[Any, str]] = []
         size = 0
 
         def spill() -> None:
             chunk.sort(key=lambda kv: kv[0])  # stable
             p = Path(tmp) / f"run{len(runs)}.jsonl"
             with open(p, "w", encoding="utf-8") as f:
-                for key, line in chunk:  # canonical JSON has no raw tab: key<TAB>line
+                for key, line in chunk:  # JSON keys hold no raw tab: key<TAB>line
                     f.write(json.dumps(key, ensure_ascii=False) + "\t" + line + "\n")
             runs.append(p)
             chunk.clear()
 
-        for key, line in _canonical_lines(records):
+        for key, line in pairs:
             chunk.append((key, line))
             size += len(line)
             if size >= SORT_CHUNK_BYTES:
@@ -169,19 +176,19 @@ def _sorted_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
                 size = 0
         if not runs:  # everything fitted in memory
             chunk.sort(key=lambda kv: kv[0])
-            yield from (line for _, line in chunk)
+            yield from chunk
             return
         if chunk:
             spill()
 
-        def read(p: Path) -> Iterator[tuple[tuple[str, str], str]]:
+        def read(p: Path) -> Iterator[tuple[Any, str]]:
             with open(p, encoding="utf-8") as f:
                 for raw in f:
                     key, line = raw.rstrip("\n").split("\t", 1)
-                    yield tuple(json.loads(key)), line  # type: ignore[misc]
+                    yield tuple(json.loads(key)), line
 
         # heapq.merge is stable: equal keys come in the order of the runs, i.e. of the input
-        yield from (line for _, line in heapq.merge(*(read(p) for p in runs), key=lambda kv: kv[0]))
+        yield from heapq.merge(*(read(p) for p in runs), key=lambda kv: kv[0])
 
 
 def records_sha256(records: Iterable[dict[str, Any]]) -> str:
@@ -324,6 +331,12 @@ class RunStore:
         with _atomic_writer(self.samples_path) as f:
             for r in records:
                 f.write((json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Replace samples.jsonl with already encoded record lines (no newline in each), atomically."""
+        with _atomic_writer(self.samples_path) as f:
+            for line in lines:
+                f.write((line + "\n").encode("utf-8"))
 
     def reset(self) -> None:
         """Forget earlier records (``--fresh``)."""

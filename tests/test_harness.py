@@ -185,6 +185,31 @@ def test_shards_partition_and_merge(tmp_path):
         merge_runs(dirs[:2], tmp_path / "merged2")
 
 
+def test_a_merge_streams_through_sorted_files_in_order_and_keeps_the_first_record(tmp_path, monkeypatch):
+    import baselines.runstore as runstore
+
+    samples = make_samples(20)
+    dirs = [
+        execute(make_config(shard=(i, 3)), make_comps(samples), tmp_path, progress=False).run_dir
+        for i in range(3)
+    ]
+    clash = dict(RunStore(dirs[1]).load()[0], response="shard 2 also has this pair")
+    RunStore(dirs[2]).append([clash])  # a pair in two shards: the first shard given wins, as before
+    first = RunStore(dirs[1]).load()[0]
+    monkeypatch.setattr(runstore, "SORT_CHUNK_BYTES", 600)  # a few records per sorted file: the merge path
+    result, merged_dir = merge_runs(dirs, tmp_path / "merged")
+    got = RunStore(merged_dir).load()
+    order = [c.name for c in make_config().conditions]
+    assert [(order.index(r["condition"]), r["id"]) for r in got] == sorted(
+        (order.index(r["condition"]), r["id"]) for r in got
+    )
+    assert len(got) == len({(r["condition"], r["id"]) for r in got}) == 20 * len(order)
+    kept = next(r for r in got if (r["condition"], r["id"]) == (first["condition"], first["id"]))
+    assert kept == first
+    whole = execute(make_config(), make_comps(samples), tmp_path / "whole", progress=False)
+    assert result["conditions"] == whole.result["conditions"]
+
+
 def test_judge_errors_are_unjudged_and_counted(tmp_path):
     comps = make_comps(judges={"refusal": RefusalJudge(), "broken": BrokenJudge()})
     cfg = make_config(judges=[ComponentSpec(name="refusal"), ComponentSpec(name="broken")])
