@@ -268,9 +268,7 @@ def execute(
     }
     stats["total_s"] = time.perf_counter() - t_start
     n_new = sum(s.n for s in per_condition.values())
-    return RunOutcome(
-        result, store.dir, n_new, len(done), stats, errors.first, per_condition, n_retry
-    )
+    return RunOutcome(result, store.dir, n_new, len(done), stats, errors.first, per_condition, n_retry)
 
 
 IDENTITY_KEYS = ("revision", "weights_sha256")
