@@ -488,8 +488,9 @@ def merge_runs(
         have = ", ".join(f"{i}/{k}" for i, k in shards) or "unsharded runs"
         raise RunStoreError(f"merge needs each shard 0/{n} .. {n - 1}/{n} exactly once; got {have}")
     short = []
-    for d, m, c in zip(run_dirs, metas, configs, strict=True):
-        got = sum(1 for _ in RunStore(d).iter_records(repair=False))
+    stores = [RunStore(d) for d in run_dirs]  # each checks its file once (the check is reused while unchanged)
+    for d, st, m, c in zip(run_dirs, stores, metas, configs, strict=True):
+        got = st.count_records()
         expected = int(m["dataset"]["n_samples"]) * len(c.conditions)
         if got < expected:
             i, k = c.shard or (0, 1)
@@ -505,7 +506,7 @@ def merge_runs(
     store.dir.mkdir(parents=True, exist_ok=True)
     # streamed: the shards' records sorted by (condition, id) through temporary files, a pair's first record
     # (in the order the shards were given) kept -- memory does not grow with the run
-    store.write_lines(_first_of_each(external_sort(_keyed_lines(merged_cfg, run_dirs))))
+    store.write_lines(_first_of_each(external_sort(_keyed_lines(merged_cfg, stores))))
     ds = dict(metas[0]["dataset"])
     ds["n_samples"] = sum(m["dataset"]["n_samples"] for m in metas)
     meta = {
@@ -519,10 +520,10 @@ def merge_runs(
     return build_result(meta, StoredRecords(store), store.sha256()), out_dir
 
 
-def _keyed_lines(cfg: Any, run_dirs: list[Path]) -> Iterator[tuple[tuple[int, str], str]]:
+def _keyed_lines(cfg: Any, stores: list[RunStore]) -> Iterator[tuple[tuple[int, str], str]]:
     """Every shard's records, in the order given, as ``((condition index, id), line of samples.jsonl)``."""
-    for d in run_dirs:
-        for r in RunStore(d).iter_records(repair=False):
+    for st in stores:
+        for r in st.iter_records(repair=False):
             key = (_cond_index(cfg, r["condition"]), str(r["id"]))
             yield key, json.dumps(r, sort_keys=True, ensure_ascii=False)
 

@@ -280,6 +280,13 @@ class RunStore:
             self._scan_cache = (stamp, scanned)
         return scanned
 
+    def count_records(self) -> int:
+        """How many records :meth:`iter_records` yields (one per (condition, id) pair), from the check pass."""
+        if not self.samples_path.is_file():
+            return 0
+        _, hashes, repeated = self._checked(repair=False)
+        return len(set(hashes)) if repeated else len(hashes)
+
     def iter_records(self, *, repair: bool = True) -> Iterator[dict[str, Any]]:
         """The records of :meth:`load`, one at a time, with only a few bytes per record held: a first pass
         checks every line (a bad line before the last raises before any record is yielded; a cut-off last line
