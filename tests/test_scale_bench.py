@@ -100,3 +100,21 @@ def test_bench_gpu_on_cuda_and_device_option(capsys, monkeypatch, tiny_llava_dir
     out = capsys.readouterr().out
     assert re.search(r"harness, batch 8\s+:\s+[0-9.]+ s/sample .* peak\s+[0-9.]+ GiB", out)
     assert "anchors (H200)" in out
+
+
+def test_bench_merge_memory_runs_and_both_merges_agree(capsys, monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import bench_merge_memory as bm
+
+    from baselines.runresult import merge_runs
+    from baselines.runstore import RunStore, normalise
+
+    dirs = bm.make_shards(tmp_path, 40, 3)
+    assert bm.plain_merge(dirs, tmp_path / "plain") == 2 * 40 * 3
+    result, merged = merge_runs(dirs, tmp_path / "merged")
+    assert normalise(RunStore(merged).load()) == normalise(RunStore(tmp_path / "plain").load())
+    assert result["provenance"]["n_records"] == 240
+    assert bm.main(["--per-shard", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "120 records in 3 shards" in out
+    assert re.search(r"merge_runs \(streamed\)\s*:\s*[\d.]+ s, Python memory peak\s+[\d.]+ MiB", out)
