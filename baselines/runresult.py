@@ -379,9 +379,9 @@ def build_result(
     """The Result dict of a run from run.json's content and its records (metrics only, no responses).
 
     ``records``: a list, or a re-iterable that reads them from disk (:class:`StoredRecords`): they are streamed
-    (one pass for the metrics and counts, one for the content hash, one per judge for its errors), and only
-    counts are kept -- memory does not grow with the run. ``errors``: an empty :class:`JudgeErrors` for
-    this run's judges, filled in the same pass (its ``first`` messages are the caller's run summary)."""
+    (one pass for the metrics, counts and judge errors, one for the content hash), and only counts are kept --
+    memory does not grow with the run. ``errors``: an empty :class:`JudgeErrors` for this run's judges, filled
+    in the same pass (its ``first`` messages are the caller's run summary)."""
     from baselines.judgeval import JudgeErrors
     from baselines.metrics import Summary
 

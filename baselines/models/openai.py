@@ -168,9 +168,10 @@ class OpenAIModel(Model):
         self._served_model: str | None = None
         self.breaker = CircuitBreaker(self.params.breaker_after)
         self.sleep: Callable[[float], None] | None = None  # tests: injected waits
-        if urlparse(self.base_url).scheme not in ("http", "https"):
+        url = urlparse(self.base_url)
+        if url.scheme not in ("http", "https"):
             raise BackendError(f"base URL {self.public_url!r} must start with http:// or https://")
-        if urlparse(self.base_url).hostname in KEYED_HOSTS and not self._key:
+        if url.hostname in KEYED_HOSTS and not self._key:
             # before any traffic: a hosted API answers 401 to every request without a key
             raise BackendError(
                 f"{self.public_url} needs an API key: set ${self.params.api_key_env} (the variable the "
